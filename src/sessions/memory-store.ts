@@ -1,0 +1,136 @@
+import { TimeHeap } from './heap.js';
+import {
+  RECENT_NOTES_MAX,
+  type ClaimAction,
+  type RequestNote,
+  type SessionRecord,
+  type SessionStore,
+} from './store.js';
+
+interface Slot {
+  record: SessionRecord;
+  scheduledAtMs: number | undefined;
+  warnClaimMs: number | undefined;
+  logoutClaimMs: number | undefined;
+}
+
+/** Session state in this process's memory; one heap orders every user's next due time. */
+export class MemorySessionStore implements SessionStore {
+  readonly #slots = new Map<string, Slot>();
+  readonly #heap = new TimeHeap<string>();
+
+  get size(): number {
+    return this.#slots.size;
+  }
+
+  get(user: string): SessionRecord | undefined {
+    return this.#slots.get(user)?.record;
+  }
+
+  ensure(user: string, nowMs: number): SessionRecord {
+    let slot = this.#slots.get(user);
+    if (!slot) {
+      slot = {
+        record: {
+          user,
+          firstSeenMs: nowMs,
+          idleSinceMs: nowMs,
+          lastActivity: undefined,
+          loggedOutAtMs: undefined,
+          credentials: new Map(),
+          recent: [],
+        },
+        scheduledAtMs: undefined,
+        warnClaimMs: undefined,
+        logoutClaimMs: undefined,
+      };
+      this.#slots.set(user, slot);
+    }
+    return slot.record;
+  }
+
+  recordActivity(user: string, note: RequestNote): SessionRecord {
+    const record = this.ensure(user, note.atMs);
+    if (note.atMs >= record.idleSinceMs) record.idleSinceMs = note.atMs;
+    record.lastActivity = note;
+    pushNote(record, note);
+    return record;
+  }
+
+  delete(user: string): void {
+    this.#slots.delete(user);
+  }
+
+  *all(): IterableIterator<SessionRecord> {
+    for (const slot of this.#slots.values()) yield slot.record;
+  }
+
+  schedule(user: string, atMs: number): void {
+    const slot = this.#slots.get(user);
+    if (!slot || slot.scheduledAtMs === atMs) return;
+    slot.scheduledAtMs = atMs;
+    this.#heap.push(atMs, user);
+  }
+
+  unschedule(user: string): void {
+    const slot = this.#slots.get(user);
+    if (slot) slot.scheduledAtMs = undefined;
+  }
+
+  scheduledAtMs(user: string): number | undefined {
+    return this.#slots.get(user)?.scheduledAtMs;
+  }
+
+  nextDueAtMs(): number | undefined {
+    this.#dropStale();
+    return this.#heap.peekAtMs();
+  }
+
+  takeDue(nowMs: number, limit: number): string[] {
+    const due: string[] = [];
+    while (due.length < limit) {
+      this.#dropStale();
+      const atMs = this.#heap.peekAtMs();
+      if (atMs === undefined || atMs > nowMs) break;
+      const { key } = this.#heap.pop()!;
+      this.#slots.get(key)!.scheduledAtMs = undefined;
+      due.push(key);
+    }
+    return due;
+  }
+
+  clearSchedule(): void {
+    this.#heap.clear();
+    for (const slot of this.#slots.values()) slot.scheduledAtMs = undefined;
+  }
+
+  claim(user: string, action: ClaimAction, periodMs: number): boolean {
+    const slot = this.#slots.get(user);
+    if (!slot || this.claimed(user, action, periodMs)) return false;
+    if (action === 'warn') slot.warnClaimMs = periodMs;
+    else slot.logoutClaimMs = periodMs;
+    return true;
+  }
+
+  claimed(user: string, action: ClaimAction, periodMs: number): boolean {
+    const slot = this.#slots.get(user);
+    if (!slot) return false;
+    return (action === 'warn' ? slot.warnClaimMs : slot.logoutClaimMs) === periodMs;
+  }
+
+  /** Heap entries whose user is gone or was rescheduled to another time are skipped lazily. */
+  #dropStale(): void {
+    for (;;) {
+      const atMs = this.#heap.peekAtMs();
+      if (atMs === undefined) return;
+      const slot = this.#slots.get(this.#heap.peekKey()!);
+      if (slot && slot.scheduledAtMs === atMs) return;
+      this.#heap.pop();
+    }
+  }
+}
+
+export function pushNote(record: SessionRecord, note: RequestNote): void {
+  record.recent.push(note);
+  if (record.recent.length > RECENT_NOTES_MAX) record.recent.splice(0, record.recent.length - RECENT_NOTES_MAX);
+}

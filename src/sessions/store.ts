@@ -1,0 +1,74 @@
+/**
+ * Per-user session state behind one small interface, so the engine does not care where it lives
+ * (memory now; a shared store for several replicas can implement the same contract).
+ */
+
+/** A credential the upstream accepted for this user, kept so the user can be logged out with it. */
+export interface StoredCredential {
+  readonly fingerprint: string;
+  readonly kind: string;
+  /** headers that replay this credential to the upstream — SECRET, never logged or shown */
+  readonly replay: Readonly<Record<string, string>>;
+  readonly expiresAtMs?: number;
+  lastSeenMs: number;
+}
+
+/** One request as remembered for "why was I (not) logged out?". */
+export interface RequestNote {
+  readonly atMs: number;
+  readonly method: string;
+  readonly path: string;
+  readonly counted: boolean;
+  /** the rule that decided: `counted`, `passive:<glob>`, `background-header`, `upstream-401`, ... */
+  readonly rule: string;
+}
+
+export interface SessionRecord {
+  readonly user: string;
+  readonly firstSeenMs: number;
+  /** when the current idle period started: the last counted activity, or when timing began */
+  idleSinceMs: number;
+  /** the last request that counted as activity */
+  lastActivity: RequestNote | undefined;
+  /** set once the user was logged out; cleared when a new session of the user starts */
+  loggedOutAtMs: number | undefined;
+  /** credentials by fingerprint */
+  readonly credentials: Map<string, StoredCredential>;
+  /** newest last, bounded */
+  readonly recent: RequestNote[];
+}
+
+export type ClaimAction = 'warn' | 'logout';
+
+export interface SessionStore {
+  get(user: string): SessionRecord | undefined;
+  /** Returns the user's record, creating it (idle since `nowMs`) when missing. */
+  ensure(user: string, nowMs: number): SessionRecord;
+  /** Marks a counted activity: O(1), does not touch the schedule. */
+  recordActivity(user: string, note: RequestNote): SessionRecord;
+  delete(user: string): void;
+  all(): IterableIterator<SessionRecord>;
+  readonly size: number;
+
+  /** Sets the single time at which the engine must look at this user again (replaces any earlier one). */
+  schedule(user: string, atMs: number): void;
+  unschedule(user: string): void;
+  scheduledAtMs(user: string): number | undefined;
+  /** Earliest scheduled time, if any. */
+  nextDueAtMs(): number | undefined;
+  /** Removes and returns up to `limit` users whose scheduled time is <= nowMs, earliest first. */
+  takeDue(nowMs: number, limit: number): string[];
+  /** Drops every schedule entry (used before rescheduling everyone after a settings change). */
+  clearSchedule(): void;
+
+  /**
+   * Claims the right to perform `action` for the user's idle period starting at `periodMs`.
+   * True exactly once per (user, action, period): a warning or logout is never done twice.
+   */
+  claim(user: string, action: ClaimAction, periodMs: number): boolean;
+  /** Whether `action` was already claimed for that period. */
+  claimed(user: string, action: ClaimAction, periodMs: number): boolean;
+}
+
+export const RECENT_NOTES_MAX = 20;
+export const CREDENTIALS_PER_USER_MAX = 20;
