@@ -1,0 +1,55 @@
+/**
+ * Credentials the proxy logged out. Requests presenting them are refused at the edge until the
+ * credential would have expired anyway (JWT exp) or `refuseMaxMs` passed.
+ */
+export interface RevokedEntry {
+  readonly fingerprint: string;
+  readonly user: string;
+  readonly untilMs: number;
+}
+
+export class RevokedCredentials {
+  readonly #byFingerprint = new Map<string, RevokedEntry>();
+  readonly #refuseMaxMs: number;
+  #sweptAtMs = 0;
+
+  constructor(refuseMaxMs: number) {
+    this.#refuseMaxMs = refuseMaxMs;
+  }
+
+  add(fingerprint: string, user: string, nowMs: number, expiresAtMs?: number): void {
+    const capMs = nowMs + this.#refuseMaxMs;
+    const untilMs = expiresAtMs !== undefined ? Math.min(expiresAtMs, capMs) : capMs;
+    if (untilMs > nowMs) this.#byFingerprint.set(fingerprint, { fingerprint, user, untilMs });
+  }
+
+  /** The entry when the credential is refused now. */
+  lookup(fingerprint: string, nowMs: number): RevokedEntry | undefined {
+    const entry = this.#byFingerprint.get(fingerprint);
+    if (!entry) return undefined;
+    if (entry.untilMs <= nowMs) {
+      this.#byFingerprint.delete(fingerprint);
+      return undefined;
+    }
+    return entry;
+  }
+
+  /** Drops expired entries; cheap to call often (sweeps at most once a minute). */
+  sweep(nowMs: number): void {
+    if (nowMs - this.#sweptAtMs < 60_000) return;
+    this.#sweptAtMs = nowMs;
+    for (const [fp, entry] of this.#byFingerprint) if (entry.untilMs <= nowMs) this.#byFingerprint.delete(fp);
+  }
+
+  entries(): RevokedEntry[] {
+    return [...this.#byFingerprint.values()];
+  }
+
+  restore(entries: readonly RevokedEntry[], nowMs: number): void {
+    for (const e of entries) if (e.untilMs > nowMs) this.#byFingerprint.set(e.fingerprint, e);
+  }
+
+  get size(): number {
+    return this.#byFingerprint.size;
+  }
+}
