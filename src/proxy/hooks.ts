@@ -9,7 +9,8 @@ import type { RegisteredSocket } from '../notifications/registry.js';
 /** An answer the proxy gives itself instead of forwarding. */
 export interface Refusal {
   readonly statusCode: number;
-  readonly headers?: Readonly<Record<string, string>>;
+  /** extra headers; an array value sends the header several times (e.g. set-cookie) */
+  readonly headers?: Readonly<Record<string, string | string[]>>;
   /** JSON-serialisable body; omitted for redirects */
   readonly body?: unknown;
   /** short reason for the log line (never a secret) */

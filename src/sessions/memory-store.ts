@@ -4,6 +4,7 @@ import {
   type ClaimAction,
   type RequestNote,
   type SessionRecord,
+  type SessionSnapshot,
   type SessionStore,
 } from './store.js';
 
@@ -116,6 +117,41 @@ export class MemorySessionStore implements SessionStore {
     const slot = this.#slots.get(user);
     if (!slot) return false;
     return (action === 'warn' ? slot.warnClaimMs : slot.logoutClaimMs) === periodMs;
+  }
+
+  exportSnapshots(): SessionSnapshot[] {
+    const out: SessionSnapshot[] = [];
+    for (const { record, warnClaimMs, logoutClaimMs } of this.#slots.values()) {
+      out.push({
+        user: record.user,
+        firstSeenMs: record.firstSeenMs,
+        idleSinceMs: record.idleSinceMs,
+        lastActivity: record.lastActivity ?? null,
+        loggedOutAtMs: record.loggedOutAtMs ?? null,
+        warnClaimMs: warnClaimMs ?? null,
+        logoutClaimMs: logoutClaimMs ?? null,
+        credentials: [...record.credentials.values()].map((c) => ({ ...c })),
+        recent: [...record.recent],
+      });
+    }
+    return out;
+  }
+
+  importSnapshots(snapshots: readonly SessionSnapshot[]): void {
+    this.#slots.clear();
+    this.#heap.clear();
+    for (const s of snapshots) {
+      const record: SessionRecord = {
+        user: s.user,
+        firstSeenMs: s.firstSeenMs,
+        idleSinceMs: s.idleSinceMs,
+        lastActivity: s.lastActivity ?? undefined,
+        loggedOutAtMs: s.loggedOutAtMs ?? undefined,
+        credentials: new Map(s.credentials.map((c) => [c.fingerprint, { ...c }])),
+        recent: [...s.recent],
+      };
+      this.#slots.set(s.user, { record, scheduledAtMs: undefined, warnClaimMs: s.warnClaimMs ?? undefined, logoutClaimMs: s.logoutClaimMs ?? undefined });
+    }
   }
 
   /** Heap entries whose user is gone or was rescheduled to another time are skipped lazily. */

@@ -68,6 +68,24 @@ export interface SessionStore {
   claim(user: string, action: ClaimAction, periodMs: number): boolean;
   /** Whether `action` was already claimed for that period. */
   claimed(user: string, action: ClaimAction, periodMs: number): boolean;
+
+  /** Every record with its claims, for saving. */
+  exportSnapshots(): SessionSnapshot[];
+  /** Replaces the contents with saved records (the schedule is left empty: the engine rebuilds it). */
+  importSnapshots(snapshots: readonly SessionSnapshot[]): void;
+}
+
+/** A record as saved across restarts, with the warn/logout claims of its current idle period. */
+export interface SessionSnapshot {
+  readonly user: string;
+  readonly firstSeenMs: number;
+  readonly idleSinceMs: number;
+  readonly lastActivity: RequestNote | null;
+  readonly loggedOutAtMs: number | null;
+  readonly warnClaimMs: number | null;
+  readonly logoutClaimMs: number | null;
+  readonly credentials: readonly StoredCredential[];
+  readonly recent: readonly RequestNote[];
 }
 
 export const RECENT_NOTES_MAX = 20;

@@ -1,0 +1,126 @@
+/**
+ * The product's data flow for proxied traffic, as ProxyHooks:
+ *   request → credentials → (refuse a logged-out one) → identity → forward →
+ *   upstream status → activity verdict → session engine.
+ * Identity lookups that need the upstream run while the request is being forwarded, so they
+ * add no latency; the verdict is applied once both are known.
+ */
+import type { IncomingMessage } from 'node:http';
+import type pino from 'pino';
+import type { ProxyMode } from '../config/deployment.js';
+import type { ProxyMetrics } from '../admin/metrics.js';
+import type { ActivityRules, Verdict } from '../activity/rules.js';
+import type { IdentityResolver } from '../identity/resolver.js';
+import type { Credential, Identity } from '../identity/types.js';
+import type { Clock } from '../sessions/clock.js';
+import type { SessionEngine } from '../sessions/engine.js';
+import type { HttpDecision, ProxyHooks, UpgradeDecision } from './hooks.js';
+import type { StaleCredentials } from './stale-credentials.js';
+
+export interface ActivityHooksDeps {
+  mode: ProxyMode;
+  clock: Clock;
+  resolver: IdentityResolver;
+  rules: ActivityRules;
+  engine: SessionEngine;
+  stale: StaleCredentials;
+  metrics: ProxyMetrics;
+  logger: pino.Logger;
+}
+
+interface RequestContext {
+  readonly identity: Identity | undefined | Promise<Identity | undefined>;
+  readonly passive: Verdict | undefined;
+}
+
+const NO_DECISION: HttpDecision = Object.freeze({});
+
+export function createActivityHooks(deps: ActivityHooksDeps): ProxyHooks {
+  const { resolver, rules, engine, stale, metrics, clock } = deps;
+  const shadow = deps.mode === 'shadow';
+  /** the credential that identified an upgrade, keyed by its request headers (as registered) */
+  const upgradeCredential = new WeakMap<object, Credential>();
+
+  /** Credentials of a request, after dropping an identity header that came from an untrusted source. */
+  function credentialsOf(req: IncomingMessage): Credential[] {
+    const remote = req.socket.remoteAddress;
+    resolver.stripUntrustedIdentityHeader(req.headers, remote);
+    return resolver.extractCredentials(req.headers, remote);
+  }
+
+  /** The refusal for a logged-out credential, or undefined to let the request through. */
+  function staleCheck(req: IncomingMessage, path: string, creds: readonly Credential[], upgrade: boolean) {
+    if (creds.length === 0) return undefined;
+    const hit = stale.find(creds, clock.now());
+    if (!hit || (!upgrade && stale.isLoginPath(path))) return undefined;
+    metrics.refusedStale.inc({ kind: hit.credential.kind, mode: deps.mode });
+    if (shadow) {
+      deps.logger.info({ event: 'stale-credential', user: hit.entry.user, path, mode: deps.mode }, 'would refuse a logged-out credential (shadow mode)');
+      return undefined;
+    }
+    return upgrade ? stale.upgradeRefusal : stale.refusalFor(req.method ?? 'GET', req.headers);
+  }
+
+  function apply(req: IncomingMessage, path: string, statusCode: number, passive: Verdict | undefined, identity: Identity | undefined): void {
+    if (!identity) return;
+    const method = req.method ?? 'GET';
+    const verdict = passive ?? rules.statusVerdict(statusCode);
+    metrics.requests.inc({ counted: verdict.counted ? 'true' : 'false', rule: verdict.rule });
+    const { user, credential } = identity;
+    if (statusCode === 401 || statusCode === 403) {
+      // The upstream did not accept the credential: remember the request, not the credential.
+      engine.recordIgnored(user, method, path, rules.statusVerdict(statusCode).rule);
+      return;
+    }
+    if (!shadow && stale.find([credential], clock.now())) return; // answered after its logout
+    if (verdict.counted) {
+      engine.recordActivity(user, method, path, credential);
+    } else {
+      engine.seen(user, credential);
+      engine.recordIgnored(user, method, path, verdict.rule);
+    }
+  }
+
+  return {
+    onHttpRequest(req, path) {
+      const creds = credentialsOf(req);
+      const refuse = staleCheck(req, path, creds, false);
+      if (refuse) return { refuse };
+      if (creds.length === 0) return NO_DECISION;
+      const identity = resolver.resolve(creds);
+      const passive = rules.passiveVerdict(req.method ?? 'GET', path, req.headers);
+      const context: RequestContext = { identity, passive };
+      return { user: identity instanceof Promise ? undefined : identity?.user, context };
+    },
+
+    onHttpResponse(req, path, statusCode, context) {
+      const ctx = context as RequestContext | undefined;
+      if (!ctx) return;
+      const { identity, passive } = ctx;
+      if (identity instanceof Promise) {
+        identity.then(
+          (id) => apply(req, path, statusCode, passive, id),
+          (err: unknown) => deps.logger.error({ err }, 'identity resolution failed'),
+        );
+      } else {
+        apply(req, path, statusCode, passive, identity);
+      }
+    },
+
+    async onUpgrade(req, path): Promise<UpgradeDecision> {
+      const creds = credentialsOf(req);
+      const refuse = staleCheck(req, path, creds, true);
+      if (refuse) return { refuse };
+      if (creds.length === 0) return {};
+      const identity = await resolver.resolve(creds);
+      if (identity) upgradeCredential.set(req.headers, identity.credential);
+      return { user: identity?.user };
+    },
+
+    onSocketOpen(rec) {
+      // An open socket is not activity, but it shows the user holds a session with this credential.
+      if (rec.user === undefined) return;
+      engine.seen(rec.user, upgradeCredential.get(rec.headers));
+    },
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * What the engine's decisions do to the world: push the warning, or (at the timeout) push the
+ * logout notification, close the user's sockets, refuse their credentials from now on and queue
+ * one upstream logout per credential. In shadow mode every decision is only logged and counted.
+ */
+import type pino from 'pino';
+import type { ProxyMode } from '../config/deployment.js';
+import type { ProxyMetrics } from '../admin/metrics.js';
+import type { LogoutQueue } from '../logout/queue.js';
+import type { RevokedCredentials } from '../logout/revoked.js';
+import type { Notifier } from '../notifications/notifier.js';
+import type { Clock } from '../sessions/clock.js';
+import type { LogoutReason, SessionActions } from '../sessions/engine.js';
+import type { SessionRecord } from '../sessions/store.js';
+
+export interface SessionActionsDeps {
+  mode: ProxyMode;
+  clock: Clock;
+  notifier: Notifier;
+  queue: LogoutQueue;
+  revoked: RevokedCredentials;
+  /** drops cached identity answers for a credential that was logged out */
+  forgetCredential(fingerprint: string): void;
+  metrics: ProxyMetrics;
+  audit: pino.Logger;
+}
+
+export function createSessionActions(deps: SessionActionsDeps): SessionActions {
+  const { mode, clock, notifier, queue, revoked, metrics, audit } = deps;
+  const shadow = mode === 'shadow';
+  return {
+    warn(user, minutesUntilTimeout, record) {
+      metrics.warningsSent.inc({ mode });
+      const deadlineMs = record.idleSinceMs;
+      if (shadow) {
+        audit.info({ event: 'timeout-warning', user, minutesUntilTimeout, mode, idleSinceMs: deadlineMs }, 'would warn user of the coming timeout (shadow mode)');
+        return;
+      }
+      const sockets = notifier.warn(user, minutesUntilTimeout);
+      audit.info({ event: 'timeout-warning', user, minutesUntilTimeout, sockets, mode }, 'warned user of the coming timeout');
+    },
+
+    logout(user, record, reason) {
+      const credentials = [...record.credentials.values()];
+      const base = { event: reason === 'forced' ? 'forced-logout' : 'timeout-logout', user, reason: reasonText(reason), credentials: credentials.length, mode };
+      if (shadow) {
+        metrics.logouts.inc({ outcome: 'shadow' });
+        audit.info({ ...base, lastActivity: lastActivityOf(record) }, 'would log user out (shadow mode)');
+        return;
+      }
+      const nowMs = clock.now();
+      for (const c of credentials) {
+        revoked.add(c.fingerprint, user, nowMs, c.expiresAtMs);
+        deps.forgetCredential(c.fingerprint);
+      }
+      notifier.logout(user).catch(() => undefined);
+      for (const c of credentials) {
+        queue.enqueue({ user, fingerprint: c.fingerprint, kind: c.kind, replay: c.replay, reason });
+      }
+      audit.info({ ...base, lastActivity: lastActivityOf(record) }, credentials.length > 0 ? 'logging user out upstream' : 'user timed out with no credential to log out');
+    },
+  };
+}
+
+function reasonText(reason: LogoutReason): string {
+  return reason === 'forced' ? 'Logged out by an administrator' : 'Logged out due to session timeout';
+}
+
+function lastActivityOf(record: SessionRecord): { atMs: number; method: string; path: string } | undefined {
+  const a = record.lastActivity;
+  return a && { atMs: a.atMs, method: a.method, path: a.path };
+}

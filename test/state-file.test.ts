@@ -1,0 +1,80 @@
+import t from 'tap';
+import { mkdtemp, readFile, stat, writeFile, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { StateFile, parseState, type ProxyState } from '../src/sessions/state-file.js';
+import { StatePersister } from '../src/sessions/persister.js';
+import { makeEngine, settings } from './helpers/engine.js';
+import { MINUTE_MS } from '../src/properties/settings.js';
+
+const cred = { fingerprint: 'fp-a', kind: 'token-cookie', replay: { cookie: 'ptoken=SECRET' } };
+
+t.test('save is atomic, private, and round-trips engine state including the warned flag', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'stp-state-'));
+  const a = makeEngine(settings({ minutes: 10, notify: 2 }));
+  a.engine.recordActivity('alice', 'GET', '/a', cred);
+  a.clock.advance(8 * MINUTE_MS);
+  t.equal(a.events.length, 1, 'alice warned before the save');
+  const file = new StateFile(dir);
+  const state: ProxyState = { version: 1, savedAtMs: a.clock.now(), sessions: a.store.exportSnapshots(), pendingLogouts: [], revoked: [] };
+  await file.save(state);
+  t.equal((await stat(file.path)).mode & 0o777, 0o600);
+  t.same((await readdir(dir)).filter((n) => n.includes('.tmp-')), [], 'no temporary file left');
+
+  const loaded = await file.load(0);
+  t.equal(loaded.kind, 'loaded');
+  const b = makeEngine(settings({ minutes: 10, notify: 2 }));
+  b.clock.set(a.clock.now());
+  b.store.importSnapshots(loaded.kind === 'loaded' ? loaded.state.sessions : []);
+  b.engine.rescheduleAll();
+  t.equal(b.engine.describe('alice')?.state, 'warned', 'warned flag restored: no second warning');
+  b.clock.advance(2 * MINUTE_MS);
+  t.same(b.events.map((e) => [e.kind, e.user, e.credentials]), [['logout', 'alice', ['fp-a']]], 'logged out on time with the saved credential');
+});
+
+t.test('a user due while the proxy was down is logged out at once on restore', async (t) => {
+  const a = makeEngine(settings({ minutes: 10, notify: 1 }));
+  a.engine.recordActivity('bob', 'GET', '/a', cred);
+  const snaps = a.store.exportSnapshots();
+  const b = makeEngine(settings({ minutes: 10, notify: 1 }));
+  b.clock.set(a.clock.now() + 60 * MINUTE_MS);
+  b.store.importSnapshots(snaps);
+  b.engine.rescheduleAll();
+  b.clock.advance(0);
+  t.same(b.events.map((e) => e.kind), ['logout']);
+});
+
+t.test('a corrupt state file is moved aside, never deleted', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'stp-state-'));
+  const file = new StateFile(dir);
+  await writeFile(file.path, '{"version":1,"sessions":[');
+  const r = await file.load(42);
+  t.equal(r.kind, 'corrupt');
+  if (r.kind === 'corrupt') {
+    t.match(r.error, /not JSON/);
+    t.equal(r.movedTo, `${file.path}.corrupt-42`);
+    t.equal(await readFile(r.movedTo!, 'utf8'), '{"version":1,"sessions":[');
+  }
+  t.equal((await file.load(43)).kind, 'missing');
+});
+
+t.test('parseState names what is wrong', async (t) => {
+  t.throws(() => parseState('[]'), /version/);
+  t.throws(() => parseState('{"version":2}'), /version 2 is not 1/);
+  t.throws(() => parseState('{"version":1,"sessions":[],"pendingLogouts":[],"revoked":[{}]}'), /revoked credential #0/);
+  t.throws(() => parseState('{"version":1,"sessions":[{"user":1}],"pendingLogouts":[],"revoked":[]}'), /session #0/);
+});
+
+t.test('the persister never runs two saves at once and reports errors', async (t) => {
+  let inside = 0;
+  let maxInside = 0;
+  let calls = 0;
+  const errors: unknown[] = [];
+  const fakeFile = { save: async () => { inside++; maxInside = Math.max(maxInside, inside); calls++; await new Promise((r) => setTimeout(r, 5)); inside--; if (calls === 3) throw new Error('disk full'); } };
+  const p = new StatePersister({ file: fakeFile as unknown as StateFile, intervalMs: 1000, collect: () => ({}) as ProxyState, onError: (e) => errors.push(e) });
+  await Promise.all([p.saveNow(), p.saveNow(), p.saveNow()]);
+  await p.saveNow();
+  t.equal(maxInside, 1);
+  t.equal(calls, 3, 'three requests while busy collapse into one follow-up save');
+  t.equal(errors.length, 1);
+});
