@@ -1,0 +1,160 @@
+/**
+ * Finding the credentials a request carries. This runs for every request and every WebSocket
+ * upgrade, so it parses the Cookie header once and hands back memoised Credential objects: a
+ * credential seen before costs a map lookup, not a hash.
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { BoundedCache } from './cache.js';
+import { pickCookies } from './cookies.js';
+import { bearerToken, decodeJwtClaims, claimsExpiryMs, isJwtLike, unquote, MAX_TOKEN_CHARS } from './jwt.js';
+import { trustedSourceChecker } from './trusted-sources.js';
+import type { Credential, CredentialKind, IdentityConfig } from './types.js';
+
+/** base64url SHA-256 of kind + raw value: the credential's stable, loggable name. */
+export function fingerprintOf(kind: CredentialKind, raw: string): string {
+  return createHash('sha256').update(kind).update('\0').update(raw).digest('base64url');
+}
+
+/**
+ * Memo keys are the last MEMO_KEY_CHARS characters of the raw value (for a JWT: its signature).
+ * Hashing a short key is much cheaper than hashing a whole token on every request; the stored
+ * raw value is compared in full on a hit, so a shared suffix only costs a miss, never a mix-up.
+ */
+const MEMO_KEY_CHARS = 48;
+const memoKey = (raw: string) => (raw.length > MEMO_KEY_CHARS ? raw.slice(-MEMO_KEY_CHARS) : raw);
+
+interface MemoEntry {
+  readonly raw: string;
+  readonly credential: Credential;
+}
+
+export interface CredentialExtractorOptions {
+  /** memoised credentials per kind (default 50 000) */
+  readonly maxEntries?: number;
+  /** total characters of memoised raw values per kind (default 16 M) */
+  readonly maxChars?: number;
+}
+
+export type ExtractorConfig = Pick<IdentityConfig, 'identityHeader' | 'trustedSources' | 'tokenCookie' | 'sessionCookie'>;
+
+export class CredentialExtractor {
+  readonly identityHeader: string | undefined;
+  readonly isTrustedSource: (remoteAddress: string | undefined) => boolean;
+  readonly #restricted: boolean;
+  readonly #tokenCookie: string;
+  readonly #sessionCookie: string;
+  readonly #memo: Record<CredentialKind, BoundedCache<string, MemoEntry>>;
+
+  constructor(config: ExtractorConfig, options: CredentialExtractorOptions = {}) {
+    this.identityHeader = config.identityHeader ? config.identityHeader.toLowerCase() : undefined;
+    this.isTrustedSource = trustedSourceChecker(config.trustedSources);
+    this.#restricted = config.trustedSources.length > 0;
+    this.#tokenCookie = config.tokenCookie;
+    this.#sessionCookie = config.sessionCookie;
+    const maxEntries = options.maxEntries ?? 50_000;
+    const maxChars = options.maxChars ?? 16 * 1024 * 1024;
+    const make = () => new BoundedCache<string, MemoEntry>(maxEntries, (_key, entry) => entry.raw.length, maxChars);
+    this.#memo = { 'identity-header': make(), 'token-cookie': make(), 'session-cookie': make(), authorization: make() };
+  }
+
+  /**
+   * The credentials of a request, most specific first: trusted identity header, token cookie,
+   * Authorization header, session cookie. Never throws.
+   */
+  readonly extractCredentials = (headers: IncomingHttpHeaders, remoteAddress: string | undefined): Credential[] => {
+    const out: Credential[] = [];
+    const idName = this.identityHeader;
+    if (idName !== undefined) {
+      const v = headers[idName];
+      if (typeof v === 'string' && v.trim() !== '' && this.isTrustedSource(remoteAddress)) {
+        out.push(this.#credential('identity-header', v));
+      }
+    }
+    const cookieHeader = headerText(headers['cookie'], '; ');
+    const cookies = cookieHeader === undefined ? undefined : pickCookies(cookieHeader, this.#tokenCookie, this.#sessionCookie);
+    const token = cookies?.first;
+    if (token) out.push(this.#credential('token-cookie', token));
+    const authorization = firstHeader(headers['authorization']);
+    if (authorization !== undefined && authorization.trim() !== '') {
+      out.push(this.#credential('authorization', authorization.trim()));
+    }
+    const session = cookies?.second;
+    if (session) out.push(this.#credential('session-cookie', session));
+    return out;
+  };
+
+  /**
+   * Deletes the identity header from a request whose peer is outside the trusted sources, so the
+   * upstream never sees a spoofed one. Returns true when something was removed.
+   */
+  readonly stripUntrustedIdentityHeader = (headers: IncomingHttpHeaders, remoteAddress: string | undefined): boolean => {
+    const idName = this.identityHeader;
+    if (idName === undefined || !this.#restricted) return false;
+    if (headers[idName] === undefined || this.isTrustedSource(remoteAddress)) return false;
+    delete headers[idName];
+    return true;
+  };
+
+  /** Number of memoised credentials (all kinds). */
+  memoSize(): number {
+    let n = 0;
+    for (const c of Object.values(this.#memo)) n += c.size;
+    return n;
+  }
+
+  #credential(kind: CredentialKind, raw: string): Credential {
+    const memo = this.#memo[kind];
+    const key = memoKey(raw);
+    const hit = memo.get(key);
+    if (hit !== undefined && hit.raw === raw) return hit.credential;
+    const made = this.#build(kind, raw);
+    // an oversized value is hashed but not remembered
+    if (raw.length <= MAX_TOKEN_CHARS) memo.set(key, { raw, credential: made });
+    return made;
+  }
+
+  #build(kind: CredentialKind, raw: string): Credential {
+    const fingerprint = fingerprintOf(kind, raw);
+    let replay: Record<string, string>;
+    let jwt: string | undefined;
+    switch (kind) {
+      case 'identity-header':
+        replay = { [this.identityHeader!]: raw };
+        break;
+      case 'token-cookie':
+        replay = { cookie: `${this.#tokenCookie}=${raw}` };
+        jwt = unquote(raw);
+        break;
+      case 'session-cookie':
+        replay = { cookie: `${this.#sessionCookie}=${raw}` };
+        break;
+      case 'authorization':
+        replay = { authorization: raw };
+        jwt = bearerToken(raw);
+        break;
+    }
+    const expiresAtMs = jwt !== undefined && isJwtLike(jwt) ? claimsExpiryMs(decodeJwtClaims(jwt)) : undefined;
+    const cred: Credential = expiresAtMs === undefined
+      ? { kind, fingerprint, replay: Object.freeze(replay) }
+      : { kind, fingerprint, replay: Object.freeze(replay), expiresAtMs };
+    return Object.freeze(cred);
+  }
+}
+
+/** The first value of a header that must appear once (Node itself keeps the first duplicate). */
+function firstHeader(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value) && typeof value[0] === 'string') return value[0];
+  return undefined;
+}
+
+/** A header as one string: arrays (a header sent twice) are joined; anything else is ignored. */
+function headerText(value: unknown, joiner: string): string | undefined {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value)) {
+    const parts = value.filter((v): v is string => typeof v === 'string');
+    return parts.length > 0 ? parts.join(joiner) : undefined;
+  }
+  return undefined;
+}
