@@ -19,6 +19,8 @@ import { systemClock, type Clock } from './sessions/clock.js';
 import { MemorySessionStore } from './sessions/memory-store.js';
 import { SessionEngine } from './sessions/engine.js';
 import { createMetrics, type ProxyMetrics } from './admin/metrics.js';
+import { buildAdminServer } from './admin/server.js';
+import { createUpstreamProbe, registerHealthRoutes } from './admin/health.js';
 import { createSessionActions } from './proxy/session-actions.js';
 import { createActivityHooks } from './proxy/activity-hooks.js';
 import { StaleCredentials } from './proxy/stale-credentials.js';
@@ -51,6 +53,8 @@ export interface ProxyParts {
 export interface RunningProxy extends ProxyParts {
   /** http://host:port of the main listener */
   readonly url: string;
+  /** http://host:port of the admin listener */
+  readonly adminUrl: string;
   close(): Promise<void>;
 }
 
@@ -132,23 +136,28 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
   const hooks = createActivityHooks({ mode, clock, resolver, rules, engine, stale, metrics, logger });
   const proxy = await buildProxyServer({ config, logger, registry, hooks });
   registerResetRoutes(proxy, { paths: config.resetPaths, resolver, engine, stale, clock, metrics, shadow: mode === 'shadow' });
-  proxy.get(`${config.internalPrefix}/healthz`, async () => ({ status: 'ok' }));
+  const health = { config, settingsLoaded: () => true, upstreamReachable: createUpstreamProbe(config.upstream) };
+  registerHealthRoutes(proxy, config.internalPrefix, health);
+  const admin = await buildAdminServer({ ...health, engine, registry, metrics, logger, audit, clock });
 
   await proxy.listen({ host: config.host, port: config.port });
-  const address = proxy.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  logger.info({ event: 'started', url, upstream: config.upstream.origin, mode, properties: config.propertiesPath, timeout: describeSettings(watcher.current) }, 'session-timeout-proxy listening');
+  await admin.listen({ host: config.adminHost, port: config.adminPort }).catch(async (err: unknown) => {
+    await proxy.close();
+    throw err;
+  });
+  const url = listenerUrl(proxy, config.host);
+  const adminUrl = listenerUrl(admin, config.adminHost);
+  logger.info({ event: 'started', url, adminUrl, upstream: config.upstream.origin, mode, properties: config.propertiesPath, timeout: describeSettings(watcher.current) }, 'session-timeout-proxy listening');
 
   let closing: Promise<void> | undefined;
   return {
-    config, logger, clock, settings: watcher, registry, engine, queue, revoked, resolver, metrics, proxy, url,
+    config, logger, clock, settings: watcher, registry, engine, queue, revoked, resolver, metrics, proxy, url, adminUrl,
     close() {
       closing ??= (async () => {
         // Stop accepting, tell browsers to reconnect later, let in-flight requests finish (bounded).
         for (const rec of registry.all()) closeGoingAway(rec.socket);
         await withTimeout(proxy.close(), config.shutdownGraceMs, () => proxy.server.closeAllConnections?.());
+        await admin.close();
         engine.close();
         persister?.stop();
         await persister?.saveNow();
@@ -159,6 +168,13 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
       return closing;
     },
   };
+}
+
+function listenerUrl(app: FastifyInstance, configuredHost: string): string {
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const host = configuredHost === '0.0.0.0' || configuredHost === '::' ? '127.0.0.1' : configuredHost;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 async function loadState(file: StateFile, clock: Clock, logger: pino.Logger) {
