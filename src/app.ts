@@ -59,7 +59,7 @@ export interface RunningProxy extends ProxyParts {
 }
 
 export async function startProxy(config: DeploymentConfig, opts: StartOptions = {}): Promise<RunningProxy> {
-  const logger = opts.logger ?? createLogger({ level: config.logLevel });
+  const logger = opts.logger ?? createLogger({ level: config.logLevel, redactHeaders: config.identityHeader ? [config.identityHeader] : [] });
   const clock = opts.clock ?? systemClock;
   const audit = logger.child({ audit: true });
 
@@ -154,9 +154,18 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
     config, logger, clock, settings: watcher, registry, engine, queue, revoked, resolver, metrics, proxy, url, adminUrl,
     close() {
       closing ??= (async () => {
+        // Save first: a supervisor that kills before the grace period is over loses nothing.
+        await persister?.saveNow();
         // Stop accepting, tell browsers to reconnect later, let in-flight requests finish (bounded).
         for (const rec of registry.all()) closeGoingAway(rec.socket);
-        await withTimeout(proxy.close(), config.shutdownGraceMs, () => proxy.server.closeAllConnections?.());
+        // server.close() drops only the connections idle at that moment; a keep-alive connection
+        // whose request finishes later would hold the close open for the whole grace period.
+        const idleSweep = setInterval(() => proxy.server.closeIdleConnections?.(), IDLE_SWEEP_MS);
+        try {
+          await withTimeout(proxy.close(), config.shutdownGraceMs, () => proxy.server.closeAllConnections?.());
+        } finally {
+          clearInterval(idleSweep);
+        }
         await admin.close();
         engine.close();
         persister?.stop();
@@ -169,6 +178,9 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
     },
   };
 }
+
+/** how often idle keep-alive connections are closed while the proxy waits for in-flight requests */
+const IDLE_SWEEP_MS = 50;
 
 function listenerUrl(app: FastifyInstance, configuredHost: string): string {
   const address = app.server.address();

@@ -65,6 +65,8 @@ export async function startStack(t: Test, opts: StackOptions): Promise<Stack> {
     PROXY_PROPERTIES_POLL_MS: '100',
     PROXY_LOGOUT_RETRY_MIN_MS: '1000',
     PROXY_LOGOUT_RETRY_MAX_MS: '4000',
+    // tokens verified locally: identity is known synchronously (tests override with '' to exercise "who am I")
+    PROXY_TOKEN_SECRET: sim.tokenSecret,
     ...opts.env,
   });
   const proxy = await startProxy(config, { logger, clock: opts.clock, defaultMetrics: false });

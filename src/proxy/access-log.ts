@@ -1,0 +1,65 @@
+/**
+ * One JSON line per request, written when the response is over (finished or aborted):
+ *   {"method","path","status","durationMs","user"?,"reason"?,"aborted"?, "msg":"request"}
+ * The path never includes the query string. Fastify's own request logging is switched off.
+ *
+ * The onRequest hook and the 'close' listener are created once; per request the proxy only
+ * stores a start time on the raw request and attaches that shared listener. A proxied
+ * WebSocket is logged by the relay when the socket pair ends (status 101, its lifetime and the
+ * close code), so the listener skips requests marked with kOwnLine.
+ */
+import type { ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { Logger } from 'pino';
+import { pathOf } from '../log.js';
+import { kOwnLine, kPath, kReason, kStartMs, kUser, type TrackedRequest } from './request-state.js';
+
+const INFO_LEVEL = 30;
+
+function elapsedMs(req: TrackedRequest): number | undefined {
+  const start = req[kStartMs];
+  return start === undefined ? undefined : Math.round((performance.now() - start) * 100) / 100;
+}
+
+export interface AccessLog {
+  /** root onRequest hook: starts the clock and arranges for the line */
+  onRequest(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void;
+  /** the line of a proxied WebSocket */
+  webSocketLine(req: TrackedRequest, closeCode: number, user: string | undefined): void;
+}
+
+export function createAccessLog(logger: Logger): AccessLog {
+  function onResponseClosed(this: ServerResponse): void {
+    const req = this.req as TrackedRequest;
+    if (req[kOwnLine] === true || logger.levelVal > INFO_LEVEL) return;
+    logger.info({
+      method: req.method,
+      path: req[kPath] ?? pathOf(req.url),
+      status: this.statusCode,
+      durationMs: elapsedMs(req),
+      user: req[kUser],
+      reason: req[kReason],
+      aborted: this.writableFinished ? undefined : true,
+    }, 'request');
+  }
+
+  return {
+    onRequest(request, reply, done) {
+      (request.raw as TrackedRequest)[kStartMs] = performance.now();
+      reply.raw.on('close', onResponseClosed);
+      done();
+    },
+    webSocketLine(req, closeCode, user) {
+      if (logger.levelVal > INFO_LEVEL) return;
+      logger.info({
+        method: req.method,
+        path: req[kPath] ?? pathOf(req.url),
+        status: 101,
+        durationMs: elapsedMs(req),
+        user,
+        closeCode,
+      }, 'request');
+    },
+  };
+}

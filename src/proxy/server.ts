@@ -1,0 +1,98 @@
+/**
+ * Builds the proxy's Fastify instance (not listening yet).
+ *
+ * Layout:
+ *   root         every HTTP method known to Node, @fastify/websocket, the access-log hook;
+ *                the caller adds its own routes here after this returns (they win: they are
+ *                concrete paths, the proxy only owns the '/' and '/*' catch-alls)
+ *   └ proxy      (encapsulated, log level 'error' so library chatter does not add lines)
+ *       one catch-all content-type parser that passes the raw stream on unread
+ *       @fastify/http-proxy on '/' and '/*' for every method (plain requests)
+ *       GET '/' and '/*' for upgrade requests only (router constraint) -> WebSocket relay
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import fastifyHttpProxy from '@fastify/http-proxy';
+import fastifyWebsocket from '@fastify/websocket';
+import type { Logger } from 'pino';
+import type { DeploymentConfig } from '../config/deployment.js';
+import type { SocketRegistry } from '../notifications/registry.js';
+import { createAccessLog, type AccessLog } from './access-log.js';
+import { ProxyLogController, sharedRequestLoggers } from './fastify-logging.js';
+import type { ProxyHooks } from './hooks.js';
+import { createHttpForwarding } from './http-forwarding.js';
+import { enableEveryMethod } from './methods.js';
+import {
+  passUpstreamCookies,
+  registerWebSocketRoutes,
+  upgradeConstraintStrategy,
+  webSocketPluginOptions,
+} from './websocket.js';
+
+export interface ProxyServerOptions {
+  config: DeploymentConfig;
+  logger: Logger;
+  registry: SocketRegistry;
+  hooks?: ProxyHooks;
+}
+
+function passThroughBody(_req: unknown, payload: unknown, done: (err: Error | null, body?: unknown) => void): void {
+  done(null, payload);
+}
+
+interface ProxyPluginOptions {
+  config: DeploymentConfig;
+  logger: Logger;
+  registry: SocketRegistry;
+  hooks: ProxyHooks | undefined;
+  accessLog: AccessLog;
+  methods: string[];
+}
+
+async function proxyPlugin(app: FastifyInstance, opts: ProxyPluginOptions): Promise<void> {
+  const { config, logger, hooks } = opts;
+  // bodies of proxied requests are never parsed, whatever their type
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', passThroughBody);
+
+  const forwarding = createHttpForwarding(config, logger, hooks);
+  await app.register(fastifyHttpProxy, {
+    upstream: config.upstream.origin,
+    httpMethods: opts.methods,
+    proxyPayloads: false, // the parser above already passes bodies through
+    internalRewriteLocationHeader: false, // Location is handled by rewriteHeaders
+    disableRequestLogging: true,
+    destroyAgent: true,
+    handler: forwarding.handler,
+    replyOptions: forwarding.replyOptions as never,
+    undici: {
+      connectTimeout: config.upstreamConnectTimeoutMs,
+      headersTimeout: config.upstreamTimeoutMs,
+      // a body may legitimately pause for long (streams, long polls); the client's own
+      // disconnect tears the upstream request down
+      bodyTimeout: 0,
+    },
+  });
+
+  registerWebSocketRoutes(app, opts);
+}
+
+export async function buildProxyServer(opts: ProxyServerOptions): Promise<FastifyInstance> {
+  const { config, logger, registry, hooks } = opts;
+  const app = Fastify({
+    loggerInstance: logger,
+    logController: new ProxyLogController(),
+    childLoggerFactory: sharedRequestLoggers(),
+    trustProxy: config.trustForwarded,
+    routerOptions: { constraints: { [upgradeConstraintStrategy.name]: upgradeConstraintStrategy } },
+  }) as unknown as FastifyInstance;
+
+  const methods = enableEveryMethod(app);
+  const accessLog = createAccessLog(logger);
+  app.addHook('onRequest', accessLog.onRequest);
+
+  await app.register(fastifyWebsocket, webSocketPluginOptions(config, logger));
+  app.websocketServer.on('headers', passUpstreamCookies);
+
+  await app.register(proxyPlugin, { config, logger, registry, hooks, accessLog, methods, logLevel: 'error' });
+  return app;
+}

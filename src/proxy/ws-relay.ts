@@ -1,0 +1,173 @@
+/**
+ * Relays one WebSocket pair: client side ("down") <-> upstream side ("up").
+ *
+ * - Messages travel as received: the Buffer plus its binary flag, so text stays text and binary
+ *   stays binary without any decoding.
+ * - Ping/pong is per hop: ws answers pings on each side itself; they are not relayed.
+ * - Back-pressure: when one side has more than maxBufferedBytes queued, the other side's socket
+ *   is paused; it resumes once the queue fell to half of that. With a message limit of
+ *   maxPayload, memory per direction stays around maxBufferedBytes + maxPayload.
+ * - Close codes and reasons travel both ways. 1005 ("no code") and 1006 ("connection lost")
+ *   cannot be put in a close frame: 1005 becomes 1000; a lost upstream becomes 1011, a lost
+ *   client becomes 1001 (going away), unless an error says better (1009 for an oversized
+ *   message, 1007 for bad UTF-8, 1002 for other protocol errors).
+ */
+import WebSocket from 'ws';
+import type { EarlyMessage } from './ws-upstream.js';
+
+const AS_BINARY = { binary: true } as const;
+const AS_TEXT = { binary: false } as const;
+
+const NORMAL_CLOSURE = 1000;
+const GOING_AWAY = 1001;
+const PROTOCOL_ERROR = 1002;
+const NO_STATUS = 1005;
+const ABNORMAL = 1006;
+const INVALID_PAYLOAD = 1007;
+const TOO_BIG = 1009;
+const INTERNAL_ERROR = 1011;
+
+const UPSTREAM_LOST_REASON = 'upstream connection lost';
+const CLIENT_LOST_REASON = 'client connection lost';
+
+/** the close status an error on a socket stands for, when ws reports it as a protocol failure */
+function statusForError(err: Error & { code?: string }): number | undefined {
+  const code = err.code;
+  if (code === undefined || !code.startsWith('WS_ERR_')) return undefined;
+  if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return TOO_BIG;
+  if (code === 'WS_ERR_INVALID_UTF8') return INVALID_PAYLOAD;
+  return PROTOCOL_ERROR;
+}
+
+function isSendable(code: number): boolean {
+  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== NO_STATUS && code !== ABNORMAL) || (code >= 3000 && code <= 4999);
+}
+
+export interface RelayEvents {
+  /** the client side closed (always called once); `code` is what the client side reported */
+  onClosed(code: number): void;
+  onError(side: 'client' | 'upstream', err: Error): void;
+}
+
+export class SocketPair {
+  readonly #down: WebSocket;
+  readonly #up: WebSocket;
+  readonly #highWaterBytes: number;
+  readonly #lowWaterBytes: number;
+  readonly #events: RelayEvents;
+  #downPaused = false;
+  #upPaused = false;
+  #downErrorStatus: number | undefined;
+  #upErrorStatus: number | undefined;
+
+  constructor(down: WebSocket, up: WebSocket, maxBufferedBytes: number, events: RelayEvents) {
+    this.#down = down;
+    this.#up = up;
+    this.#highWaterBytes = maxBufferedBytes;
+    this.#lowWaterBytes = Math.floor(maxBufferedBytes / 2);
+    this.#events = events;
+    down.on('message', this.#fromDown);
+    up.on('message', this.#fromUp);
+    down.on('close', this.#downClosed);
+    up.on('close', this.#upClosed);
+    down.on('error', this.#downFailed);
+    up.on('error', this.#upFailed);
+  }
+
+  /** Passes on what the upstream sent before the pair existed (kept in order). */
+  deliverEarly(early: readonly EarlyMessage[]): void {
+    for (const m of early) this.#fromUp(m.data, m.isBinary);
+  }
+
+  /** The upstream closed before the pair existed: close the client side the same way. */
+  upstreamClosedEarly(code: number, reason: Buffer): void {
+    this.#upClosed(code, reason);
+  }
+
+  /** The upstream was paused while the client side was set up; let it flow. */
+  resumeUpstream(): void {
+    if (!this.#upPaused) this.#up.resume();
+  }
+
+  readonly #fromDown = (data: Buffer, isBinary: boolean): void => {
+    const up = this.#up;
+    if (up.readyState !== WebSocket.OPEN) return;
+    up.send(data, isBinary ? AS_BINARY : AS_TEXT, this.#upFlushed);
+    if (!this.#downPaused && up.bufferedAmount > this.#highWaterBytes) {
+      this.#downPaused = true;
+      this.#down.pause();
+    }
+  };
+
+  readonly #fromUp = (data: Buffer, isBinary: boolean): void => {
+    const down = this.#down;
+    if (down.readyState !== WebSocket.OPEN) return;
+    down.send(data, isBinary ? AS_BINARY : AS_TEXT, this.#downFlushed);
+    if (!this.#upPaused && down.bufferedAmount > this.#highWaterBytes) {
+      this.#upPaused = true;
+      this.#up.pause();
+    }
+  };
+
+  // send callbacks run when a frame left the process, so the queue only shrinks here
+  readonly #upFlushed = (): void => {
+    if (this.#downPaused && this.#up.bufferedAmount <= this.#lowWaterBytes) {
+      this.#downPaused = false;
+      this.#down.resume();
+    }
+  };
+
+  readonly #downFlushed = (): void => {
+    if (this.#upPaused && this.#down.bufferedAmount <= this.#lowWaterBytes) {
+      this.#upPaused = false;
+      this.#up.resume();
+    }
+  };
+
+  readonly #downClosed = (code: number, reason: Buffer): void => {
+    closeWith(this.#up, code, reason, this.#downErrorStatus, GOING_AWAY, CLIENT_LOST_REASON);
+    this.#events.onClosed(code);
+  };
+
+  readonly #upClosed = (code: number, reason: Buffer): void => {
+    closeWith(this.#down, code, reason, this.#upErrorStatus, INTERNAL_ERROR, UPSTREAM_LOST_REASON);
+  };
+
+  readonly #downFailed = (err: Error): void => {
+    this.#downErrorStatus ??= statusForError(err);
+    this.#events.onError('client', err);
+  };
+
+  readonly #upFailed = (err: Error): void => {
+    this.#upErrorStatus ??= statusForError(err);
+    this.#events.onError('upstream', err);
+  };
+}
+
+/** Closes `target` because its partner closed with `code`/`reason`. */
+function closeWith(target: WebSocket, code: number, reason: Buffer, errorStatus: number | undefined, lostStatus: number, lostReason: string): void {
+  const state = target.readyState;
+  if (state === WebSocket.CLOSED) return;
+  if (state === WebSocket.CONNECTING) {
+    target.terminate();
+    return;
+  }
+  // a paused socket would never read the peer's closing frame
+  target.resume();
+  if (state === WebSocket.CLOSING) return;
+  let status: number;
+  let text: Buffer | string = reason;
+  if (code === NO_STATUS) {
+    status = NORMAL_CLOSURE;
+  } else if (code === ABNORMAL || !isSendable(code)) {
+    status = errorStatus ?? lostStatus;
+    text = errorStatus === undefined ? lostReason : '';
+  } else {
+    status = code;
+  }
+  try {
+    target.close(status, text);
+  } catch {
+    target.terminate();
+  }
+}
