@@ -197,6 +197,8 @@ if (browser) {
     // The user answers in tab A only, and keeps working there (Refresh is counted activity).
     await tabA.page.getByRole('button', { name: 'Stay signed in' }).click();
     await dialogOf(tabA.page).waitFor({ state: 'hidden' });
+    await dialogOf(tabB.page).waitFor({ state: 'hidden', timeout: 3000 });
+    t.pass('answering in tab A closed the warning in tab B too');
     const stayAt = Date.now();
     const statuses: number[] = [];
     while (Date.now() < stayAt + timeoutMs + 1500) {

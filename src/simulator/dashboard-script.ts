@@ -99,10 +99,18 @@ export const dashboardScript = String.raw`
     focusBefore = null;
   }
 
+  // Other tabs of the same browser close their warning too once one tab extended the session.
+  var tabs = typeof BroadcastChannel === 'function' ? new BroadcastChannel('session-timeout') : null;
+  if (tabs) tabs.onmessage = function (event) { if (event.data === 'extended' && dialogOpen()) closeTimeoutDialog(); };
+
   $('stay-signed-in').addEventListener('click', function () {
     closeTimeoutDialog();
     callApi('/server/rest/user/timeout/reset')
-      .then(function (res) { if (res.ok) setStatus('Session extended at ' + clock() + '.'); })
+      .then(function (res) {
+        if (!res.ok) return;
+        setStatus('Session extended at ' + clock() + '.');
+        if (tabs) tabs.postMessage('extended');
+      })
       .catch(function () { setStatus('Could not reach the server to extend the session.'); });
   });
 
