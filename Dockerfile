@@ -1,6 +1,6 @@
 # session-timeout-proxy — sidecar in front of an Altair Panopticon server.
 # Build:  docker build -t session-timeout-proxy .
-# Run:    docker run -p 3000:3000 -e PROXY_UPSTREAM=http://panopticon:8080 \
+# Run:    docker run --stop-timeout 20 -p 3000:3000 -e PROXY_UPSTREAM=http://panopticon:8080 \
 #           -v /etc/panopticon/appdata/Panopticon.properties:/config/Panopticon.properties:ro \
 #           -v stp-state:/data session-timeout-proxy
 
