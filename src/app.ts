@@ -162,7 +162,12 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
         // whose request finishes later would hold the close open for the whole grace period.
         const idleSweep = setInterval(() => proxy.server.closeIdleConnections?.(), IDLE_SWEEP_MS);
         try {
-          await withTimeout(proxy.close(), config.shutdownGraceMs, () => proxy.server.closeAllConnections?.());
+          await withTimeout(proxy.close(), config.shutdownGraceMs, () => {
+            proxy.server.closeAllConnections?.();
+            // upgraded sockets are not the HTTP server's to close; one whose peer stopped reading
+            // (or whose partner did, so it is paused) would never finish its closing handshake
+            for (const rec of registry.all()) rec.socket.terminate();
+          });
         } finally {
           clearInterval(idleSweep);
         }

@@ -135,11 +135,28 @@ export class CredentialExtractor {
         break;
     }
     const expiresAtMs = jwt !== undefined && isJwtLike(jwt) ? claimsExpiryMs(decodeJwtClaims(jwt)) : undefined;
+    const secret = secretOf(kind, raw, jwt);
+    const secretFingerprint = secret.kind === kind && secret.value === raw ? fingerprint : fingerprintOf(secret.kind, secret.value);
     const cred: Credential = expiresAtMs === undefined
-      ? { kind, fingerprint, replay: Object.freeze(replay) }
-      : { kind, fingerprint, replay: Object.freeze(replay), expiresAtMs };
+      ? { kind, fingerprint, replay: Object.freeze(replay), secretFingerprint }
+      : { kind, fingerprint, replay: Object.freeze(replay), expiresAtMs, secretFingerprint };
     return Object.freeze(cred);
   }
+}
+
+/**
+ * The secret a credential carries, in one spelling for all the ways a client may send it (the
+ * upstream reads them all alike): a JWT is the same token as a cookie or a Bearer header, quoted
+ * or not; a session id may be quoted; an Authorization scheme is case-insensitive.
+ */
+function secretOf(kind: CredentialKind, raw: string, jwt: string | undefined): { kind: CredentialKind; value: string } {
+  if (jwt !== undefined && isJwtLike(jwt)) return { kind: 'token-cookie', value: jwt };
+  if (kind === 'session-cookie' || kind === 'token-cookie') return { kind, value: unquote(raw) };
+  if (kind === 'authorization') {
+    const space = raw.search(/[ \t]/);
+    if (space !== -1) return { kind, value: `${raw.slice(0, space).toLowerCase()} ${raw.slice(space).trim()}` };
+  }
+  return { kind, value: raw };
 }
 
 /** The first value of a header that must appear once (Node itself keeps the first duplicate). */

@@ -14,6 +14,12 @@ export interface Credential {
   readonly replay: Readonly<Record<string, string>>;
   /** JWT exp in ms when the credential is a JWT with exp */
   readonly expiresAtMs?: number;
+  /**
+   * fingerprint of the secret itself, whatever its spelling: the same JWT as a cookie or a Bearer
+   * header, quoted or not; a session id quoted or not; an Authorization scheme in any case. A
+   * logged-out credential is refused in every spelling the upstream would still accept.
+   */
+  readonly secretFingerprint?: string;
 }
 
 export interface Identity {

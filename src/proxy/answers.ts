@@ -46,10 +46,10 @@ export function sendProxyFailure(reply: FastifyReply, reason: string): void {
   reply.code(500).header('content-type', JSON_TYPE).header('cache-control', 'no-store').send(PROXY_FAILURE_BODY);
 }
 
-/** 400 with a short JSON body */
-export function sendBadRequest(reply: FastifyReply, problem: string, message: string): void {
+/** 400 (or another 4xx) with a short JSON body */
+export function sendBadRequest(reply: FastifyReply, problem: string, message: string, statusCode = 400): void {
   (reply.request.raw as TrackedRequest)[kReason] = problem;
-  reply.code(400).header('content-type', JSON_TYPE).send(JSON.stringify({ error: problem, message }));
+  reply.code(statusCode).header('content-type', JSON_TYPE).send(JSON.stringify({ error: problem, message }));
 }
 
 export function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {

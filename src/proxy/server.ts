@@ -10,13 +10,14 @@
  *       @fastify/http-proxy on '/' and '/*' for every method (plain requests)
  *       GET '/' and '/*' for upgrade requests only (router constraint) -> WebSocket relay
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyHttpProxy from '@fastify/http-proxy';
 import fastifyWebsocket from '@fastify/websocket';
 import type { Logger } from 'pino';
 import type { DeploymentConfig } from '../config/deployment.js';
 import type { SocketRegistry } from '../notifications/registry.js';
 import { createAccessLog, type AccessLog } from './access-log.js';
+import { sendBadRequest } from './answers.js';
 import { ProxyLogController, sharedRequestLoggers } from './fastify-logging.js';
 import type { ProxyHooks } from './hooks.js';
 import { createHttpForwarding } from './http-forwarding.js';
@@ -76,18 +77,39 @@ async function proxyPlugin(app: FastifyInstance, opts: ProxyPluginOptions): Prom
   registerWebSocketRoutes(app, opts);
 }
 
+/**
+ * Requests Fastify cannot route at all (a path with broken percent-encoding) are answered before
+ * any hook runs. For an upgrade request that also skips the onResponse hook in which
+ * @fastify/websocket ends the socket Node handed over: the connection would stay open with nobody
+ * reading it, one leaked socket per request, and server.close() would never finish. So the socket
+ * is ended here once the answer is out; the request gets its access-log line like any other.
+ */
+function answerUnroutable(accessLog: AccessLog) {
+  return (err: Error & { statusCode?: number }, request: FastifyRequest, reply: FastifyReply): void => {
+    accessLog.onRequest(request, reply, () => undefined);
+    const raw = request.raw as typeof request.raw & { upgrade?: boolean };
+    if (raw.upgrade === true) {
+      const socket = raw.socket;
+      reply.raw.once('finish', () => socket.destroy());
+    }
+    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+    sendBadRequest(reply, 'bad_request_target', 'The request target is not a valid URL path.', status);
+  };
+}
+
 export async function buildProxyServer(opts: ProxyServerOptions): Promise<FastifyInstance> {
   const { config, logger, registry, hooks } = opts;
+  const accessLog = createAccessLog(logger);
   const app = Fastify({
     loggerInstance: logger,
     logController: new ProxyLogController(),
     childLoggerFactory: sharedRequestLoggers(),
     trustProxy: config.trustForwarded,
     routerOptions: { constraints: { [upgradeConstraintStrategy.name]: upgradeConstraintStrategy } },
+    frameworkErrors: answerUnroutable(accessLog),
   }) as unknown as FastifyInstance;
 
   const methods = enableEveryMethod(app);
-  const accessLog = createAccessLog(logger);
   app.addHook('onRequest', accessLog.onRequest);
 
   await app.register(fastifyWebsocket, webSocketPluginOptions(config, logger));

@@ -51,6 +51,8 @@ export function createSessionActions(deps: SessionActionsDeps): SessionActions {
       const nowMs = clock.now();
       for (const c of credentials) {
         revoked.add(c.fingerprint, user, nowMs, c.expiresAtMs);
+        // the same secret sent another way (quoted, as a Bearer header, ...) is refused too
+        if (c.secretFingerprint !== undefined && c.secretFingerprint !== c.fingerprint) revoked.add(c.secretFingerprint, user, nowMs, c.expiresAtMs);
         deps.forgetCredential(c.fingerprint);
       }
       notifier.logout(user).catch(() => undefined);

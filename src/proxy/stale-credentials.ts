@@ -41,11 +41,13 @@ export class StaleCredentials {
     });
   }
 
-  /** The first presented credential that was logged out, if any. */
+  /** The first presented credential that was logged out (in any spelling of its secret), if any. */
   find(creds: readonly Credential[], nowMs: number): { credential: Credential; entry: RevokedEntry } | undefined {
     if (this.#revoked.size === 0) return undefined;
     for (const credential of creds) {
-      const entry = this.#revoked.lookup(credential.fingerprint, nowMs);
+      const { fingerprint, secretFingerprint } = credential;
+      const entry = this.#revoked.lookup(fingerprint, nowMs)
+        ?? (secretFingerprint !== undefined && secretFingerprint !== fingerprint ? this.#revoked.lookup(secretFingerprint, nowMs) : undefined);
       if (entry) return { credential, entry };
     }
     return undefined;

@@ -32,7 +32,7 @@ import { isPromiseLike, sendBadRequest, sendProxyFailure, sendRefusal } from './
 import type { ProxyHooks, UpgradeDecision } from './hooks.js';
 import { clientOrigin, rewriteUpstreamUrl } from './location.js';
 import { kOwnLine, kPath, kReason, kUser, type TrackedRequest } from './request-state.js';
-import { handshakeIsValid, offeredProtocols, upstreamHandshakeHeaders } from './ws-handshake.js';
+import { handshakeIsValid, isPlainPath, offeredProtocols, upstreamHandshakeHeaders } from './ws-handshake.js';
 import { SocketPair } from './ws-relay.js';
 import { dialUpstream, type OpenUpstream, type RefusedUpgrade, type UpstreamDialOptions } from './ws-upstream.js';
 
@@ -130,6 +130,10 @@ export function registerWebSocketRoutes(app: FastifyInstance, opts: WebSocketPro
     }
     const path = pathOf(url)!;
     raw[kPath] = path;
+    if (!isPlainPath(path)) {
+      sendBadRequest(reply, 'bad_websocket_handshake', 'The request target must be a plain path, without "." or ".." segments or backslashes.');
+      return reply;
+    }
     const protocols = offeredProtocols(raw.headers['sec-websocket-protocol']);
     if (protocols === undefined || !handshakeIsValid(raw)) {
       sendBadRequest(reply, 'bad_websocket_handshake', 'The WebSocket handshake headers are invalid.');

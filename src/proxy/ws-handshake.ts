@@ -32,6 +32,24 @@ export function offeredProtocols(header: string | undefined): string[] | undefin
   return out;
 }
 
+/**
+ * True when the upstream will be asked for exactly this path. The upstream URL is built by WHATWG
+ * URL rules, which resolve `.` and `..` segments (percent-encoded ones too) and read `\` as `/`,
+ * so such a target would reach another path than the one the proxy checked and logged. Plain
+ * HTTP requests with these targets are refused by @fastify/http-proxy; upgrades get the same rule.
+ */
+export function isPlainPath(path: string): boolean {
+  if (path.includes('\\') || path.startsWith('//')) return false;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    return false;
+  }
+  for (const segment of decoded.split(/[\\/]/)) if (segment === '.' || segment === '..') return false;
+  return true;
+}
+
 export function handshakeIsValid(req: IncomingMessage): boolean {
   const version = req.headers['sec-websocket-version'];
   return req.headers.upgrade?.toLowerCase() === 'websocket'

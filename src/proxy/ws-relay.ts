@@ -10,7 +10,8 @@
  * - Close codes and reasons travel both ways. 1005 ("no code") and 1006 ("connection lost")
  *   cannot be put in a close frame: 1005 becomes 1000; a lost upstream becomes 1011, a lost
  *   client becomes 1001 (going away), unless an error says better (1009 for an oversized
- *   message, 1007 for bad UTF-8, 1002 for other protocol errors).
+ *   message or frame, 1007 for bad UTF-8, 1008 for too many fragments, 1002 for other protocol
+ *   errors).
  */
 import WebSocket from 'ws';
 import type { EarlyMessage } from './ws-upstream.js';
@@ -24,19 +25,30 @@ const PROTOCOL_ERROR = 1002;
 const NO_STATUS = 1005;
 const ABNORMAL = 1006;
 const INVALID_PAYLOAD = 1007;
+const POLICY_VIOLATION = 1008;
 const TOO_BIG = 1009;
 const INTERNAL_ERROR = 1011;
 
 const UPSTREAM_LOST_REASON = 'upstream connection lost';
 const CLIENT_LOST_REASON = 'client connection lost';
 
+/**
+ * ws errors whose close status is not 1002; ws closes the failing side with these itself, and the
+ * partner must hear the same. (A length announced beyond 2^53-1 is "too big" as well as one
+ * beyond maxPayload.)
+ */
+const STATUS_BY_WS_ERROR: Readonly<Record<string, number>> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: TOO_BIG,
+  WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: TOO_BIG,
+  WS_ERR_INVALID_UTF8: INVALID_PAYLOAD,
+  WS_ERR_TOO_MANY_BUFFERED_PARTS: POLICY_VIOLATION,
+};
+
 /** the close status an error on a socket stands for, when ws reports it as a protocol failure */
 function statusForError(err: Error & { code?: string }): number | undefined {
   const code = err.code;
   if (code === undefined || !code.startsWith('WS_ERR_')) return undefined;
-  if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return TOO_BIG;
-  if (code === 'WS_ERR_INVALID_UTF8') return INVALID_PAYLOAD;
-  return PROTOCOL_ERROR;
+  return STATUS_BY_WS_ERROR[code] ?? PROTOCOL_ERROR;
 }
 
 function isSendable(code: number): boolean {

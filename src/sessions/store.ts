@@ -10,6 +10,8 @@ export interface StoredCredential {
   /** headers that replay this credential to the upstream — SECRET, never logged or shown */
   readonly replay: Readonly<Record<string, string>>;
   readonly expiresAtMs?: number;
+  /** the same secret in any spelling (see Credential.secretFingerprint) */
+  readonly secretFingerprint?: string;
   lastSeenMs: number;
 }
 
