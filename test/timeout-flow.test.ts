@@ -221,3 +221,35 @@ t.test('a properties edit that shortens the timeout applies to a running session
   const change = s.logs.find((l) => l.event === 'settings-changed');
   t.ok(change, 'the change was logged');
 });
+
+t.test('every credential of the sign-in is logged out and refused (a SESSION cookie beside the token)', async (t) => {
+  const clock = new ManualClock(Date.now());
+  const s = await startStack(t, { clock, properties: props({ enabled: true, minutes: 5, 'notification.minutes': 0 }), simulator: { issueSessionCookie: true } });
+  const cookie = await s.login('alice');
+  t.match(cookie, /ptoken=.*SESSION=/, 'the login set both cookies');
+  await s.get('/panopticon/', { cookie });
+  t.equal(s.proxy.engine.describe('alice')?.credentials, 2);
+  clock.advance(5 * MINUTE_MS);
+  await eventually('both credentials logged out', () => s.proxy.queue.size === 0 && s.sim.logoutCalls.length === 2);
+  t.same(s.sim.logoutCalls.map((c) => c.via).sort(), ['ptoken', 'session']);
+  const sessionOnly = cookie.split('; ').find((c) => c.startsWith('SESSION='))!;
+  t.equal((await s.get('/panopticon/server/rest/server/myself', { cookie: sessionOnly })).status, 401, 'the SESSION cookie alone is refused too');
+  t.same(s.sim.licensesInUse(), {});
+});
+
+t.test('Basic and trusted-header users are not locked out: background traffic is refused, their next real request signs them in again', async (t) => {
+  const clock = new ManualClock(Date.now());
+  const s = await startStack(t, { clock, properties: props({ enabled: true, minutes: 5, 'notification.minutes': 0 }) });
+  const basic = { authorization: `Basic ${Buffer.from('bob:bob').toString('base64')}` };
+  t.equal((await s.get('/panopticon/server/rest/dashboards/refresh', basic)).status, 200);
+  await eventually('bob known', () => s.proxy.engine.describe('bob') !== undefined);
+  clock.advance(5 * MINUTE_MS);
+  await eventually('bob logged out upstream', () => s.sim.logoutCalls.some((c) => c.via === 'basic'));
+  t.equal(s.proxy.engine.describe('bob')?.state, 'logged-out');
+  const poll = await s.get('/panopticon/server/rest/data/poll', basic);
+  t.equal(poll.status, 401, 'background polling after the timeout is refused, so it cannot sign him in again');
+  t.match(JSON.parse(poll.body), { error: 'session_timed_out' });
+  t.equal((await s.get('/panopticon/server/rest/dashboards/refresh', basic)).status, 200, 'a real request goes through');
+  await eventually('new session', () => s.proxy.engine.describe('bob')?.state === 'active');
+  t.equal((await s.get('/panopticon/server/rest/data/poll', basic)).status, 200, 'and his background traffic works again');
+});

@@ -17,6 +17,15 @@ export function fingerprintOf(kind: CredentialKind, raw: string): string {
 }
 
 /**
+ * Credentials a client sends again unchanged after a new sign-in (Basic, the trusted identity
+ * header), as opposed to session credentials that a new login replaces.
+ */
+export function isReusableCredential(c: { readonly kind: string; readonly replay: Readonly<Record<string, string>> }): boolean {
+  if (c.kind === 'identity-header') return true;
+  return c.kind === 'authorization' && /^basic\s/i.test(c.replay['authorization'] ?? '');
+}
+
+/**
  * Memo keys are the last MEMO_KEY_CHARS characters of the raw value (for a JWT: its signature).
  * Hashing a short key is much cheaper than hashing a whole token on every request; the stored
  * raw value is compared in full on a hit, so a shared suffix only costs a miss, never a mix-up.

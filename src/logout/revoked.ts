@@ -1,11 +1,16 @@
 /**
  * Credentials the proxy logged out. Requests presenting them are refused at the edge until the
  * credential would have expired anyway (JWT exp) or `refuseMaxMs` passed.
+ *
+ * A *reusable* credential (Basic, the trusted identity header) is not a session: the browser
+ * sends the same value again after any new sign-in. It is refused only for background traffic,
+ * so a person's next real request signs them in again instead of locking them out for days.
  */
 export interface RevokedEntry {
   readonly fingerprint: string;
   readonly user: string;
   readonly untilMs: number;
+  readonly reusable?: boolean;
 }
 
 export class RevokedCredentials {
@@ -17,10 +22,14 @@ export class RevokedCredentials {
     this.#refuseMaxMs = refuseMaxMs;
   }
 
-  add(fingerprint: string, user: string, nowMs: number, expiresAtMs?: number): void {
+  add(fingerprint: string, user: string, nowMs: number, expiresAtMs?: number, reusable = false): void {
     const capMs = nowMs + this.#refuseMaxMs;
     const untilMs = expiresAtMs !== undefined ? Math.min(expiresAtMs, capMs) : capMs;
-    if (untilMs > nowMs) this.#byFingerprint.set(fingerprint, { fingerprint, user, untilMs });
+    if (untilMs > nowMs) this.#byFingerprint.set(fingerprint, reusable ? { fingerprint, user, untilMs, reusable } : { fingerprint, user, untilMs });
+  }
+
+  delete(fingerprint: string): void {
+    this.#byFingerprint.delete(fingerprint);
   }
 
   /** The entry when the credential is refused now. */

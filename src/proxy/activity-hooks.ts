@@ -31,6 +31,7 @@ export interface ActivityHooksDeps {
 interface RequestContext {
   readonly identity: Identity | undefined | Promise<Identity | undefined>;
   readonly passive: Verdict | undefined;
+  readonly creds: readonly Credential[];
 }
 
 const NO_DECISION: HttpDecision = Object.freeze({});
@@ -49,9 +50,9 @@ export function createActivityHooks(deps: ActivityHooksDeps): ProxyHooks {
   }
 
   /** The refusal for a logged-out credential, or undefined to let the request through. */
-  function staleCheck(req: IncomingMessage, path: string, creds: readonly Credential[], upgrade: boolean) {
+  function staleCheck(req: IncomingMessage, path: string, creds: readonly Credential[], upgrade: boolean, passive: Verdict | undefined) {
     if (creds.length === 0) return undefined;
-    const hit = stale.find(creds, clock.now());
+    const hit = stale.refusable(creds, clock.now(), !upgrade && passive === undefined);
     if (!hit || (!upgrade && stale.isLoginPath(path))) return undefined;
     metrics.refusedStale.inc({ kind: hit.credential.kind, mode: deps.mode });
     if (shadow) {
@@ -61,7 +62,8 @@ export function createActivityHooks(deps: ActivityHooksDeps): ProxyHooks {
     return upgrade ? stale.upgradeRefusal : stale.refusalFor(req.method ?? 'GET', req.headers);
   }
 
-  function apply(req: IncomingMessage, path: string, statusCode: number, passive: Verdict | undefined, identity: Identity | undefined): void {
+  function apply(req: IncomingMessage, path: string, statusCode: number, ctx: RequestContext, identity: Identity | undefined): void {
+    const { passive, creds } = ctx;
     if (!identity) return;
     const method = req.method ?? 'GET';
     const verdict = passive ?? rules.statusVerdict(statusCode);
@@ -79,37 +81,40 @@ export function createActivityHooks(deps: ActivityHooksDeps): ProxyHooks {
       engine.seen(user, credential);
       engine.recordIgnored(user, method, path, verdict.rule);
     }
+    // The request's other credentials (say a SESSION cookie beside the token) belong to the same
+    // sign-in: keep them too, so the timeout logs out and refuses every one of them.
+    for (const other of creds) if (other !== credential) engine.seen(user, other);
   }
 
   return {
     onHttpRequest(req, path) {
       const creds = credentialsOf(req);
-      const refuse = staleCheck(req, path, creds, false);
-      if (refuse) return { refuse };
       if (creds.length === 0) return NO_DECISION;
-      const identity = resolver.resolve(creds);
       const passive = rules.passiveVerdict(req.method ?? 'GET', path, req.headers);
-      const context: RequestContext = { identity, passive };
+      const refuse = staleCheck(req, path, creds, false, passive);
+      if (refuse) return { refuse };
+      const identity = resolver.resolve(creds);
+      const context: RequestContext = { identity, passive, creds };
       return { user: identity instanceof Promise ? undefined : identity?.user, context };
     },
 
     onHttpResponse(req, path, statusCode, context) {
       const ctx = context as RequestContext | undefined;
       if (!ctx) return;
-      const { identity, passive } = ctx;
+      const { identity } = ctx;
       if (identity instanceof Promise) {
         identity.then(
-          (id) => apply(req, path, statusCode, passive, id),
+          (id) => apply(req, path, statusCode, ctx, id),
           (err: unknown) => deps.logger.error({ err }, 'identity resolution failed'),
         );
       } else {
-        apply(req, path, statusCode, passive, identity);
+        apply(req, path, statusCode, ctx, identity);
       }
     },
 
     async onUpgrade(req, path): Promise<UpgradeDecision> {
       const creds = credentialsOf(req);
-      const refuse = staleCheck(req, path, creds, true);
+      const refuse = staleCheck(req, path, creds, true, undefined);
       if (refuse) return { refuse };
       if (creds.length === 0) return {};
       const identity = await resolver.resolve(creds);

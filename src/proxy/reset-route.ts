@@ -29,7 +29,7 @@ export function registerResetRoutes(app: FastifyInstance, deps: ResetRouteDeps):
     const raw = request.raw;
     resolver.stripUntrustedIdentityHeader(raw.headers, raw.socket.remoteAddress);
     const creds = resolver.extractCredentials(raw.headers, raw.socket.remoteAddress);
-    if (!deps.shadow && stale.find(creds, clock.now())) {
+    if (!deps.shadow && stale.refusable(creds, clock.now(), true)) {
       const refusal = stale.refusalFor('POST', raw.headers); // always the 401 form: this is an API call
       return reply.code(refusal.statusCode).headers(refusal.headers ?? {}).header('cache-control', 'no-store').send(refusal.body);
     }

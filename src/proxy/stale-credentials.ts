@@ -53,6 +53,19 @@ export class StaleCredentials {
     return undefined;
   }
 
+  /**
+   * The logged-out credential a request must be refused for, or undefined to let it through.
+   * A reusable credential (Basic, identity header) is let through — and forgiven — when the
+   * request is something a person did (`counts`), which starts their new session.
+   */
+  refusable(creds: readonly Credential[], nowMs: number, counts: boolean): { credential: Credential; entry: RevokedEntry } | undefined {
+    const hit = this.find(creds, nowMs);
+    if (!hit || !hit.entry.reusable || !counts) return hit;
+    this.#revoked.delete(hit.credential.fingerprint);
+    if (hit.credential.secretFingerprint !== undefined) this.#revoked.delete(hit.credential.secretFingerprint);
+    return this.refusable(creds, nowMs, counts);
+  }
+
   /** The login page itself (and its form post) must load even with a dead cookie, or browsers loop. */
   isLoginPath(path: string): boolean {
     return path === this.#loginPath;
