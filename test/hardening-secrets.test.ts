@@ -125,12 +125,16 @@ t.test('no log line and no answer of the proxy contains a secret', async (t) => 
 
   // ---- stale credentials refused, in every form
   for (const [user, headers] of Object.entries(users)) {
-    const api = await http(`${user} stale API call`, `${s.proxy.url}/panopticon/server/rest/server/myself`, { headers });
-    t.equal(api.status, 401, `${user}'s old credential is refused`);
-    await http(`${user} stale page`, `${s.proxy.url}/panopticon/`, { headers: { ...headers, accept: 'text/html' } });
-    await http(`${user} stale reset`, `${s.proxy.url}/rest/user/timeout/reset`, { headers });
+    // Basic is not a session: only background traffic and sockets are refused, so check those first
     const stale = socket(`${user} stale socket`, headers);
     t.equal(await stale.opened, false, `${user}'s old credential cannot open a socket`);
+    const poll = await http(`${user} stale poll`, `${s.proxy.url}/panopticon/server/rest/data/poll`, { headers });
+    t.equal(poll.status, 401, `${user}'s old credential is refused for background traffic`);
+    const isBasic = 'authorization' in headers && /^basic/i.test(headers.authorization);
+    const api = await http(`${user} stale API call`, `${s.proxy.url}/panopticon/server/rest/server/myself`, { headers });
+    if (!isBasic) t.equal(api.status, 401, `${user}'s old credential is refused`);
+    await http(`${user} stale page`, `${s.proxy.url}/panopticon/`, { headers: { ...headers, accept: 'text/html' } });
+    await http(`${user} stale reset`, `${s.proxy.url}/rest/user/timeout/reset`, { headers });
   }
   await http('admin after the logouts', `${s.proxy.adminUrl}/admin/sessions/alice`, { headers: admin });
   await http('metrics scrape', `${s.proxy.adminUrl}/metrics`, { headers: admin });
