@@ -165,6 +165,75 @@ t.test('a half-written file is not applied', async (t) => {
   t.notOk(log.lines.some((l) => (l.changes as Array<{ to: string }> | undefined)?.some((c) => c.to === '480')), 'the empty file was never applied');
 });
 
+// A check may be under way when a writer starts rewriting the file in place, and Linux shows the
+// truncated size to stat before it moves mtime/ctime: for a moment the file is empty with its old
+// mtime, and stat before and after a read agree. Hammer that window: rewrite a same-length file in
+// place hundreds of times at random moments while three watchers poll every 10 ms (and get fs
+// events), and check that every value they applied was written completely.
+t.test('stress: in-place same-length rewrites never apply a half-written file', async (t) => {
+  const debounceMs = 25;
+  const emptyRestMs = 1000; // how long the watcher lets an empty file rest before applying it
+  // 3-digit values only, so every version has the same length; 64 KiB of comment make the
+  // truncate free more blocks, which keeps its window open longer
+  const content = (minutes: number) => props(minutes, `# ${'x'.repeat(64 * 1024)}\n`);
+  const { file, w, log } = await setup(t, { pollMs: 10, debounceMs }, content(100));
+  const others = await Promise.all([1, 2].map(async () => {
+    const l = captureLog();
+    const o = await PropertiesWatcher.open({ path: file, pollMs: 10, debounceMs, logger: l.logger });
+    t.teardown(() => o.close());
+    return { w: o, log: l };
+  }));
+  const watchers = [{ w, log }, ...others].map((x) => ({ ...x, applied: [] as number[] }));
+  for (const x of watchers) x.w.onChange((next) => x.applied.push(next.timeoutMinutes));
+
+  const budgetMs = 3000;
+  const end = performance.now() + budgetMs;
+  const written = new Set<number>([100]);
+  let last = 100;
+  let longestEmptyMs = 0;
+  for (let minutes = 101; minutes <= 999 && performance.now() < end; minutes++) {
+    const started = performance.now();
+    await writeFile(file, content(minutes)); // open with O_TRUNC, then write
+    longestEmptyMs = Math.max(longestEmptyMs, performance.now() - started);
+    written.add(minutes);
+    last = minutes;
+    // back-to-back rewrites, or a rest long enough for the mtime to look old and a version to apply
+    const pause = Math.random() < 0.5 ? Math.floor(Math.random() * 4) : debounceMs + 5 + Math.floor(Math.random() * 20);
+    await new Promise((r) => setTimeout(r, pause));
+  }
+
+  const restedAt = performance.now();
+  const allCurrent = () => watchers.every((x) => x.w.current.timeoutMinutes === last);
+  while (!allCurrent() && performance.now() - restedAt < WAIT_MS) await new Promise((r) => setTimeout(r, 5));
+  let appliedTotal = 0;
+  for (const [i, x] of watchers.entries()) {
+    appliedTotal += x.applied.length;
+    t.equal(x.w.current.timeoutMinutes, last, `watcher ${i}: the last write is applied once the writer rests`);
+    let applied = x.applied;
+    if (applied.includes(480) && longestEmptyMs >= emptyRestMs) {
+      // by the contract, a file left empty that long is not half-written (a stall, not a race)
+      t.comment(`watcher ${i}: an empty file was applied, but a write left it empty for ${longestEmptyMs.toFixed(1)} ms`);
+      applied = applied.filter((m) => m !== 480);
+    }
+    const foreign = applied.filter((m) => !written.has(m));
+    t.same(foreign, [], `watcher ${i}: every applied value was one that was written completely (480 = an empty file was read)`);
+    t.ok(applied.every((m, j) => j === 0 || m > applied[j - 1]!), `watcher ${i}: versions were applied in the order they were written`);
+    const reported = x.log.lines.filter((l) => l.event === 'settings-invalid' || l.event === 'settings-file-missing' || l.event === 'settings-watch-failed');
+    t.same(reported, [], `watcher ${i}: no torn read was reported as invalid or missing, no check failed`);
+    t.ok(x.applied.length > 0, `watcher ${i}: some intermediate versions were applied while the writer rested`);
+  }
+  t.comment(`stress: ${written.size - 1} in-place rewrites in ${budgetMs} ms (longest write ${longestEmptyMs.toFixed(1)} ms), ${appliedTotal} versions applied by ${watchers.length} watchers`);
+});
+
+t.test('an emptied file is applied, but only after it has rested a while', async (t) => {
+  // an in-place rewrite passes through an empty file, so an empty one has to stay empty for longer
+  const { file, w } = await setup(t, {}, props(30));
+  const { next, ms } = await timedChange(w, 'emptied', () => writeFile(file, ''));
+  t.equal(next.timeoutMinutes, 480, 'the defaults');
+  t.equal(next.enabled, false);
+  t.ok(ms >= 900, `applied after ${ms} ms`);
+});
+
 t.test('delete keeps the last good settings; re-create is picked up', async (t) => {
   const { file, w, log } = await setup(t, {}, props(30));
   const from = log.lines.length;

@@ -7,17 +7,28 @@
  *     Kubernetes ConfigMap `..data` symlink swap is seen), debounced;
  *   - a poll every pollMs comparing (realpath, dev, ino, size, mtime, ctime), and, for files of
  *     at most 1 MiB, the content hash as well (catches same-size writes within one mtime tick).
- * A file modified moments ago is read only once it has been quiet for debounceMs, so a half
- * written file is not applied. Bad content never replaces the last good settings.
+ *
+ * A half-written file is never applied (nor reported as invalid). Timestamps cannot prove that: a
+ * check may run while a writer's truncate is still inside the kernel, and Linux makes the new size
+ * (0) visible to stat before it sets the new mtime/ctime, so an empty file with an old mtime and
+ * an unchanged stat before and after the read is a real, observable state. So nothing is trusted
+ * from a single look: every read goes through one open handle with fstat before and after it (a
+ * read that overlaps a write is thrown away), and a new state (file identity, size, ns timestamps
+ * and content hash) is applied only once a second read, at least debounceMs later, found exactly
+ * the same state. An empty file must rest for EMPTY_SETTLE_MS instead, and content that changed
+ * while identity and timestamps did not (a truncate in progress) for UNEXPLAINED_SETTLE_MS. A
+ * file that keeps changing is applied once it rests. Bad content never replaces the last good
+ * settings.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { DEFAULT_SETTINGS, type SettingsSource, type TimeoutSettings } from './settings.js';
 import { freezeSettings } from './frozen.js';
 import { describeProblem, settingsDiff, settingsEqual, type SettingsProblem } from './parse.js';
-import { probeKey, probeSettingsFile, readSettingsFile, type FileProbe, type SettingsFileRead } from './read-file.js';
+import { probeKey, probeSettingsFile, readSettingsFileWithState, type FileProbe, type SettingsFileRead } from './read-file.js';
 
 export { readSettingsFile, type SettingsFileRead } from './read-file.js';
 
@@ -25,7 +36,7 @@ export interface PropertiesWatcherOptions {
   readonly path: string;
   readonly pollMs: number;
   readonly logger: Logger;
-  /** quiet time before an fs event, or a fresh mtime, leads to a read (default: min(100, pollMs)) */
+  /** how long a changed file must stay exactly the same before it is applied (default: min(100, pollMs)) */
   readonly debounceMs?: number;
   /** false = poll only (tests use it to prove the poll alone is enough) */
   readonly fsEvents?: boolean;
@@ -43,8 +54,23 @@ type ReloadErrorListener = (problems: readonly SettingsProblem[]) => void;
 
 /** Files up to this size are hashed on every poll even when stat shows no change. */
 const HASH_EVERY_POLL_MAX_BYTES = 1024 * 1024;
-/** A file whose mtime stays "just now" (clock skew, endless writer) is read anyway after this. */
-const MAX_SETTLE_MS = 1000;
+/** Delay from an fs event to the first look (events of one write arrive in a burst). */
+const EVENT_LOOK_MS = 10;
+/** At start, a read that overlapped a write is retried this many times, this far apart. */
+const INITIAL_READ_TRIES = 5;
+const INITIAL_RETRY_MS = 10;
+/**
+ * How long an empty file must rest before it is applied (or debounceMs, if longer): every in-place
+ * rewrite passes through an empty file, for as long as the writer takes from truncate to write.
+ */
+const EMPTY_SETTLE_MS = 1000;
+/**
+ * How long content that changed while the file's identity and timestamps did not must rest (or
+ * debounceMs, if longer). That is a truncate still inside the kernel (Linux shows the new size
+ * before it sets the new mtime/ctime), or a rewrite within one coarse timestamp tick; the wait
+ * must outlast any truncate.
+ */
+const UNEXPLAINED_SETTLE_MS = 5000;
 
 interface DirWatch {
   readonly watcher: FSWatcher;
@@ -57,6 +83,7 @@ export class PropertiesWatcher implements SettingsSource {
   readonly #pollMs: number;
   readonly #debounceMs: number;
   readonly #fsEvents: boolean;
+  readonly #lookMs: number;
 
   #current: TimeoutSettings = freezeSettings(DEFAULT_SETTINGS);
   #loadedFromFile = false;
@@ -73,10 +100,14 @@ export class PropertiesWatcher implements SettingsSource {
 
   #running: Promise<void> | undefined;
   #again = false;
+  /** the path probe at the last read that was applied or found nothing new (large files skip reads on it) */
   #lastProbeKey: string | undefined;
   /** what was last applied or reported: 'missing', 'ok:<hash>', 'bad:<hash or reason>' */
   #lastContentKey: string | undefined;
-  #unsettledSince: number | undefined;
+  /** a new state seen once, waiting to be seen again, unchanged, settleMs later */
+  #pending: { readonly state: string; readonly since: number; readonly settleMs: number } | undefined;
+  /** identity, timestamps and content of the last complete read */
+  #lastRead: { readonly file: string; readonly times: string; readonly content: string } | undefined;
 
   private constructor(opts: PropertiesWatcherOptions) {
     this.path = resolve(opts.path);
@@ -84,6 +115,7 @@ export class PropertiesWatcher implements SettingsSource {
     this.#pollMs = Math.max(10, opts.pollMs);
     this.#debounceMs = Math.max(0, opts.debounceMs ?? Math.min(100, this.#pollMs));
     this.#fsEvents = opts.fsEvents ?? true;
+    this.#lookMs = Math.max(1, Math.min(this.#debounceMs, EVENT_LOOK_MS));
   }
 
   /** Loads the file (never fails because of it) and starts watching. */
@@ -118,7 +150,7 @@ export class PropertiesWatcher implements SettingsSource {
     return () => void this.#errorListeners.delete(listener);
   }
 
-  /** Looks at the file now instead of waiting for the next event or poll. */
+  /** Looks at the file now instead of waiting for the next event or poll (a change found is applied once it has rested). */
   async refresh(): Promise<void> {
     await this.#runCheck();
   }
@@ -172,34 +204,64 @@ export class PropertiesWatcher implements SettingsSource {
     await this.#armWatches(probe);
     const key = probeKey(probe);
     const isSmallFile = probe.kind === 'present' && probe.isFile && probe.size <= HASH_EVERY_POLL_MAX_BYTES;
-    if (key === this.#lastProbeKey && !isSmallFile) return;
+    if (!initial && key === this.#lastProbeKey && !isSmallFile && this.#pending === undefined) return;
 
-    if (!initial && probe.kind === 'present' && probe.isFile && this.#mustSettle(probe)) return;
-
-    const read = await readSettingsFile(this.path);
-    const after = probeKey(await probeSettingsFile(this.path));
+    let { read, state } = await readSettingsFileWithState(this.path);
+    for (let tries = 1; initial && state?.consistent === false && tries < INITIAL_READ_TRIES && !this.#closed; tries++) {
+      await new Promise((r) => setTimeout(r, INITIAL_RETRY_MS));
+      ({ read, state } = await readSettingsFileWithState(this.path));
+    }
     if (this.#closed) return;
-    if (!initial && after !== key && this.#unsettledFor() < MAX_SETTLE_MS) {
-      this.#unsettledSince ??= Date.now();
-      this.#schedule(this.#debounceMs); // changed while being read: look again
+    const contentKey = this.#contentKey(read);
+    // The probe describes the file the bytes came from only if it matches the handle's fstat.
+    const probeMatches = state === undefined || (probe.kind === 'present' && probe.statKey === state.key);
+
+    if (state !== undefined && !state.consistent && !initial) {
+      // changed while being read: the bytes may be half old, half new
+      this.#pending = undefined;
+      this.#schedule(this.#lookMs);
       return;
     }
-    this.#unsettledSince = undefined;
-    this.#lastProbeKey = key;
-    this.#apply(read, initial);
-  }
+    // Content that changed while identity and timestamps stayed put is not explained by them: a
+    // truncate still inside the kernel (the new size is visible before the new mtime/ctime), or a
+    // rewrite within one timestamp tick. An empty file is what every in-place rewrite looks like
+    // until its write lands. Both must rest longer than an ordinary change before they count.
+    const previous = this.#lastRead;
+    let settleMs = this.#debounceMs;
+    if (state !== undefined) {
+      if (state.size === 0) settleMs = Math.max(settleMs, EMPTY_SETTLE_MS);
+      const unexplained = previous !== undefined && previous.file === state.file && previous.times === state.times && previous.content !== contentKey;
+      if (unexplained) settleMs = Math.max(settleMs, UNEXPLAINED_SETTLE_MS);
+      this.#lastRead = { file: state.file, times: state.times, content: contentKey };
+    }
 
-  #unsettledFor(): number {
-    return this.#unsettledSince === undefined ? 0 : Date.now() - this.#unsettledSince;
-  }
-
-  /** True (and a later check scheduled) when the file was written too recently to trust. */
-  #mustSettle(probe: Extract<FileProbe, { kind: 'present' }>): boolean {
-    const ageMs = Date.now() - probe.mtimeMs;
-    if (ageMs >= this.#debounceMs || this.#unsettledFor() >= MAX_SETTLE_MS) return false;
-    this.#unsettledSince ??= Date.now();
-    this.#schedule(Math.max(1, this.#debounceMs - Math.max(0, ageMs)));
-    return true;
+    if (initial) {
+      this.#lastProbeKey = probeMatches ? key : undefined;
+      this.#apply(read, contentKey, true);
+      return;
+    }
+    if (contentKey === this.#lastContentKey) {
+      this.#pending = undefined;
+      this.#lastProbeKey = probeMatches ? key : undefined;
+      return;
+    }
+    // New content (or a new problem). Apply it only once a later read found exactly the same
+    // state (identity, size, timestamps, content) at least settleMs after the first one.
+    const seen = `${state?.key ?? key}\n${contentKey}`;
+    const now = performance.now();
+    if (this.#pending?.state !== seen) {
+      this.#pending = { state: seen, since: now, settleMs };
+      this.#schedule(settleMs);
+      return;
+    }
+    const restedMs = now - this.#pending.since;
+    if (restedMs < this.#pending.settleMs) {
+      this.#schedule(Math.max(1, Math.ceil(this.#pending.settleMs - restedMs)));
+      return;
+    }
+    this.#pending = undefined;
+    this.#lastProbeKey = probeMatches ? key : undefined;
+    this.#apply(read, contentKey, false);
   }
 
   #contentKey(read: SettingsFileRead): string {
@@ -208,8 +270,7 @@ export class PropertiesWatcher implements SettingsSource {
     return `bad:${read.ok ? '' : read.problems.map(describeProblem).join('\n')}`;
   }
 
-  #apply(read: SettingsFileRead, initial: boolean): void {
-    const contentKey = this.#contentKey(read);
+  #apply(read: SettingsFileRead, contentKey: string, initial: boolean): void {
     if (contentKey === this.#lastContentKey) return;
     const wasBad = this.#lastContentKey?.startsWith('bad:') ?? false;
     this.#lastContentKey = contentKey;
@@ -286,7 +347,7 @@ export class PropertiesWatcher implements SettingsSource {
     try {
       const watcher = watch(dir, { persistent: false }, (_event, name) => {
         try {
-          if (name === null || this.#interestingNames.has(String(name))) this.#schedule(this.#debounceMs);
+          if (name === null || this.#interestingNames.has(String(name))) this.#schedule(this.#lookMs);
         } catch {
           // never let a watcher callback throw; the poll still runs
         }

@@ -3,7 +3,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { serialize } from 'cookie';
-import { SESSION_COOKIE, TOKEN_COOKIE } from './auth.js';
+import { SESSION_COOKIE, TOKEN_COOKIE, presentedKinds } from './auth.js';
 import { endLoginOf, noteIdentity, requireUser, type LogoutCall, type SimContext } from './context.js';
 import { answerPings, startDataFeed, type SocketKind } from './sockets.js';
 
@@ -23,7 +23,7 @@ function clientGone(request: FastifyRequest): boolean {
 async function handleLogout(sim: SimContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> {
   const identity = await sim.auth.identify(request.headers);
   noteIdentity(sim, request, identity);
-  const call: LogoutCall = sim.logoutCalls.push({ user: identity?.user.username, status: 0, via: identity?.via ?? 'none', atMs: Date.now() });
+  const call: LogoutCall = sim.logoutCalls.push({ user: identity?.user.username, status: 0, via: identity?.via ?? 'none', presented: presentedKinds(request.headers), atMs: Date.now() });
 
   const failStatus = sim.failures.takeLogoutFailure();
   if (failStatus !== undefined) {

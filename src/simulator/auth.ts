@@ -55,6 +55,17 @@ function unquote(value: string): string {
   return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
 }
 
+/** Which kinds of credential a request carries, valid or not (for records; never the values). */
+export function presentedKinds(headers: IncomingHttpHeaders): CredentialKind[] {
+  const kinds: CredentialKind[] = [];
+  const scheme = headers.authorization?.trim().split(/\s+/, 1)[0]?.toLowerCase();
+  if (scheme === 'bearer' || scheme === 'basic') kinds.push(scheme);
+  const cookies = headers.cookie ? parseCookies(headers.cookie) : {};
+  if (cookies[TOKEN_COOKIE]) kinds.push('ptoken');
+  if (cookies[SESSION_COOKIE]) kinds.push('session');
+  return kinds;
+}
+
 export class Authenticator {
   private readonly key: Uint8Array;
   private readonly usersByName: ReadonlyMap<string, SimUser>;

@@ -14,6 +14,8 @@ export interface LogoutCall {
   status: number;
   /** the credential used: bearer, basic, ptoken, session, or none */
   via: string;
+  /** the kinds of credential the call carried, valid or not */
+  presented: string[];
   atMs: number;
 }
 

@@ -56,7 +56,7 @@ export interface Simulator {
   /** units checked out per logged-in user */
   licensesInUse(): Record<string, number>;
   /** every call of the logout endpoint, oldest first (status 0 while hung, 499 if abandoned) */
-  readonly logoutCalls: ReadonlyArray<{ user: string | undefined; status: number; via: string; atMs: number }>;
+  readonly logoutCalls: ReadonlyArray<{ user: string | undefined; status: number; via: string; presented: readonly string[]; atMs: number }>;
   /** the most recent requests (bounded), oldest first */
   readonly requests: ReadonlyArray<{ method: string; path: string; user?: string; atMs: number; status?: number }>;
   failures: FailureSwitches;
