@@ -176,6 +176,22 @@ t.test('10 000 users due in the same instant: each logged out once, in batches',
   t.equal(new Set(events.map((e) => e.user)).size, 10_000, 'none twice');
 });
 
+t.test('a burst of timeouts keeps exactly one clock timer at any moment', async (t) => {
+  const { clock, engine, events } = makeEngine(settings({ minutes: 1, notify: 0 }), { batchSize: 500 });
+  let mostPending = 0;
+  const setTimer = clock.setTimer.bind(clock);
+  clock.setTimer = (callback, delayMs) => {
+    const handle = setTimer(callback, delayMs);
+    mostPending = Math.max(mostPending, clock.pendingTimers);
+    return handle;
+  };
+  for (let i = 0; i < 10_000; i++) engine.recordActivity(`u${i}`, 'GET', '/a');
+  clock.advance(MINUTE_MS);
+  t.equal(events.length, 10_000);
+  t.equal(mostPending, 1, 'no batch leaves a second timer behind');
+  t.equal(clock.pendingTimers, 1, 'afterwards only the retention timer waits');
+});
+
 t.test('logged-out users are forgotten after the retention period', async (t) => {
   const { clock, engine } = makeEngine(settings({ minutes: 1, notify: 0 }));
   engine.recordActivity('alice', 'GET', '/a');

@@ -255,14 +255,10 @@ export class SessionEngine {
         this.#logger.error({ err, user }, 'session engine failed to process a user');
       }
     }
-    const nextMs = this.#store.nextDueAtMs();
-    if (nextMs !== undefined && nextMs <= nowMs) {
-      // More users are due: continue on the next turn of the event loop, so a burst of
-      // thousands of timeouts never blocks request handling.
-      this.#timerAtMs = nextMs;
-      this.#timer = this.#clock.setTimer(() => this.#tick(), 0);
-      return;
-    }
+    // If more users are already due, #arm() sets a zero-delay timer: the rest of the burst
+    // continues on the next turn of the event loop, so thousands of timeouts never block request
+    // handling. (Work done in the batch may have armed a timer already; #arm() keeps or replaces
+    // it, so there is only ever one.)
     this.#arm();
   }
 
