@@ -1,0 +1,88 @@
+/**
+ * One proxy under test, in its own process.
+ *
+ *   node bench/contender.js bare   Fastify + @fastify/http-proxy with defaults
+ *   node bench/contender.js ours   startProxy(): timeouts enabled, tokens verified (PROXY_TOKEN_SECRET),
+ *                                  logging at info into /dev/null (a file destination, so the cost of
+ *                                  every access-log line is included)
+ *
+ * Commands (IPC): mem [gc], cpu, timers {…} (the engine timer-precision run, in this process), stop.
+ * Environment: BENCH_UPSTREAM, BENCH_TOKEN_SECRET, BENCH_WHOAMI_PATH.
+ */
+import { mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve, failed } from './lib/ipc.js';
+import { measureTimerPrecision } from './lib/timer-precision.js';
+
+const kind = process.argv[2];
+const upstream = process.env.BENCH_UPSTREAM;
+
+async function startBare() {
+  const { default: Fastify } = await import('fastify');
+  const { default: httpProxy } = await import('@fastify/http-proxy');
+  const app = Fastify();
+  await app.register(httpProxy, { upstream });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return { url: `http://127.0.0.1:${app.server.address().port}`, close: () => app.close() };
+}
+
+async function startOurs() {
+  const { default: pino } = await import('pino');
+  const { loadDeploymentConfig } = await import('../dist/config/deployment.js');
+  const { createLogger } = await import('../dist/log.js');
+  const { startProxy } = await import('../dist/app.js');
+  const dir = await mkdtemp(join(tmpdir(), 'stp-bench-'));
+  const propertiesPath = join(dir, 'Panopticon.properties');
+  await writeFile(propertiesPath, [
+    'timeout.session.enabled=true',
+    'timeout.session.minutes=480',
+    'timeout.session.notification.minutes=1',
+    '',
+  ].join('\n'));
+  const config = loadDeploymentConfig({
+    PROXY_UPSTREAM: upstream,
+    PROXY_HOST: '127.0.0.1',
+    PROXY_PORT: '0',
+    PROXY_ADMIN_PORT: '0',
+    PROXY_PROPERTIES: propertiesPath,
+    PROXY_TOKEN_SECRET: process.env.BENCH_TOKEN_SECRET,
+    PROXY_WHOAMI_PATH: process.env.BENCH_WHOAMI_PATH,
+    PROXY_LOG_LEVEL: 'info',
+  });
+  // like production (pino's default stdout destination is a synchronous SonicBoom), but to a file
+  const destination = pino.destination({ dest: '/dev/null', sync: true });
+  const logger = createLogger({ level: 'info', destination });
+  const proxy = await startProxy(config, { logger });
+  return {
+    url: proxy.url,
+    proxy,
+    close: async () => {
+      await proxy.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+try {
+  const started = kind === 'bare' ? await startBare() : kind === 'ours' ? await startOurs() : undefined;
+  if (!started) throw new Error(`unknown contender ${kind}`);
+  serve(async (msg) => {
+    switch (msg.cmd) {
+      case 'mem':
+        if (msg.gc && typeof globalThis.gc === 'function') {
+          globalThis.gc();
+          globalThis.gc();
+        }
+        return process.memoryUsage();
+      case 'timers':
+        return measureTimerPrecision(msg.options);
+      case 'stats':
+        return started.proxy ? { usersTracked: started.proxy.engine.userCount, openSockets: started.proxy.registry.size } : {};
+      default:
+        throw new Error(`unknown command ${msg.cmd}`);
+    }
+  }, { url: started.url, pid: process.pid }, () => started.close());
+} catch (err) {
+  failed(err);
+}

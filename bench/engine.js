@@ -1,0 +1,141 @@
+/**
+ * Section 2: the session engine alone (ManualClock + MemorySessionStore), in its own process,
+ * started with --expose-gc so heap figures are taken after full collections.
+ */
+import { ManualClock } from '../dist/sessions/clock.js';
+import { SessionEngine } from '../dist/sessions/engine.js';
+import { MemorySessionStore } from '../dist/sessions/memory-store.js';
+import { RECENT_NOTES_MAX } from '../dist/sessions/store.js';
+import { serve } from './lib/ipc.js';
+import { settingsOf } from './lib/timer-precision.js';
+import { median } from './lib/stats.js';
+
+const MINUTE_MS = 60_000;
+const noopActions = { warn() {}, logout() {} };
+
+function gcHeap() {
+  for (let i = 0; i < 4; i++) globalThis.gc();
+  return process.memoryUsage().heapUsed;
+}
+
+function makeEngine(settings = settingsOf({ timeoutMs: 10 * MINUTE_MS, notifyBeforeMs: MINUTE_MS })) {
+  const clock = new ManualClock();
+  const store = new MemorySessionStore();
+  const engine = new SessionEngine({ clock, store, settings, actions: noopActions, logger: { error() {} } });
+  return { clock, store, engine };
+}
+
+/** what the proxy hands the engine: a credential made by the identity module (shared, not copied) */
+function makeUsers(n) {
+  const names = [];
+  const creds = [];
+  for (let i = 0; i < n; i++) {
+    const name = `user-${String(i).padStart(5, '0')}`;
+    names.push(name);
+    creds.push({
+      kind: 'token-cookie',
+      fingerprint: Buffer.from(`fp-${i}`).toString('base64url').padEnd(43, 'A'),
+      replay: { cookie: `ptoken=${'e'.repeat(200)}.${i}` },
+      expiresAtMs: 1_800_000_000_000,
+    });
+  }
+  return { names, creds };
+}
+
+function heapPerUser(n, requestsPerUser, withCredential) {
+  const { names, creds } = makeUsers(n);
+  const before = gcHeap();
+  let parts = makeEngine();
+  for (let r = 0; r < requestsPerUser; r++) {
+    for (let i = 0; i < n; i++) {
+      // a fresh path string per request, as a real request would bring
+      parts.engine.recordActivity(names[i], 'GET', `/panopticon/server/rest/dashboards/d${r}`, withCredential ? creds[i] : undefined);
+    }
+    parts.clock.set(parts.clock.now() + 1000);
+  }
+  const after = gcHeap();
+  const bytes = (after - before) / n;
+  if (parts.engine.userCount !== n) throw new Error('wrong user count');
+  parts.engine.close();
+  parts = undefined;
+  return bytes;
+}
+
+function nsPerActivity(n, calls, reps) {
+  const { names, creds } = makeUsers(n);
+  const { clock, engine } = makeEngine();
+  for (let r = 0; r < RECENT_NOTES_MAX; r++) for (let i = 0; i < n; i++) engine.recordActivity(names[i], 'GET', '/p', creds[i]);
+  const path = '/panopticon/server/rest/dashboards/sales';
+  const run = (count) => {
+    const t0 = process.hrtime.bigint();
+    for (let k = 0; k < count; k++) {
+      const i = k % n;
+      engine.recordActivity(names[i], 'GET', path, creds[i]);
+      if (i === 0) clock.set(clock.now() + 1);
+    }
+    return Number(process.hrtime.bigint() - t0) / count;
+  };
+  run(calls / 10); // warm-up
+  const samples = [];
+  for (let r = 0; r < reps; r++) samples.push(run(calls));
+  engine.close();
+  return { median: median(samples), samples };
+}
+
+function burst(n, reps) {
+  const warnMs = [];
+  const logoutMs = [];
+  let timersLeft = 0;
+  for (let r = 0; r < reps; r++) {
+    const { names, creds } = makeUsers(n);
+    const { clock, engine } = makeEngine();
+    for (let i = 0; i < n; i++) engine.recordActivity(names[i], 'GET', '/p', creds[i]);
+    let t0 = process.hrtime.bigint();
+    clock.advance(9 * MINUTE_MS); // every warning falls due at the same moment
+    warnMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    t0 = process.hrtime.bigint();
+    clock.advance(MINUTE_MS); // every timeout at the same moment
+    logoutMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    timersLeft = Math.max(timersLeft, clock.pendingTimers);
+    engine.close();
+  }
+  return { warnMs: median(warnMs), logoutMs: median(logoutMs), pendingTimersAfter: timersLeft };
+}
+
+function reschedule(n, reps) {
+  const { names, creds } = makeUsers(n);
+  const { clock, engine } = makeEngine();
+  for (let i = 0; i < n; i++) {
+    engine.recordActivity(names[i], 'GET', '/p', creds[i]);
+    if (i % 100 === 0) clock.set(clock.now() + 1);
+  }
+  const a = settingsOf({ timeoutMs: 20 * MINUTE_MS, notifyBeforeMs: 2 * MINUTE_MS });
+  const b = settingsOf({ timeoutMs: 10 * MINUTE_MS, notifyBeforeMs: MINUTE_MS });
+  const samples = [];
+  for (let r = 0; r < reps + 2; r++) {
+    const t0 = process.hrtime.bigint();
+    engine.updateSettings(r % 2 === 0 ? a : b);
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (r >= 2) samples.push(ms); // first two are warm-up
+  }
+  engine.close();
+  return { median: median(samples), max: Math.max(...samples) };
+}
+
+serve(async (msg) => {
+  if (msg.cmd !== 'run') throw new Error(`unknown command ${msg.cmd}`);
+  if (typeof globalThis.gc !== 'function') throw new Error('run with --expose-gc');
+  const users = msg.users ?? 10_000;
+  return {
+    users,
+    heapBytesPerUser: {
+      oneRequest: heapPerUser(users, 1, false),
+      oneRequestWithCredential: heapPerUser(users, 1, true),
+      fullHistoryWithCredential: heapPerUser(users, RECENT_NOTES_MAX + 1, true),
+    },
+    recentNotesMax: RECENT_NOTES_MAX,
+    recordActivityNs: nsPerActivity(users, msg.calls ?? 1_000_000, 5),
+    burst: burst(users, 5),
+    reschedule: reschedule(users, 10),
+  };
+}, { pid: process.pid });
