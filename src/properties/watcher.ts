@@ -68,9 +68,10 @@ const EMPTY_SETTLE_MS = 1000;
  * How long content that changed while the file's identity and timestamps did not must rest (or
  * debounceMs, if longer). That is a truncate still inside the kernel (Linux shows the new size
  * before it sets the new mtime/ctime), or a rewrite within one coarse timestamp tick; the wait
- * must outlast any truncate.
+ * must outlast any truncate (microseconds to milliseconds) and keep every edit applied within the
+ * two seconds operators are promised.
  */
-const UNEXPLAINED_SETTLE_MS = 5000;
+const UNEXPLAINED_SETTLE_MS = 1000;
 
 interface DirWatch {
   readonly watcher: FSWatcher;
