@@ -377,6 +377,84 @@ t.test('pings are answered per hop', async (t) => {
   ws.close();
 });
 
+t.test('keep-alive: a client that stops answering pings is dropped, and its upstream closed with 1001', async (t) => {
+  const pingMs = 100;
+  const proxy = await startProxy(upstream.url, { env: { PROXY_WS_PING_MS: String(pingMs) }, hooks: { onUpgrade: () => ({ user: 'vanished' }) } });
+  t.teardown(() => proxy.close());
+  const upstreamCloses: WsCloseSeen[] = [];
+  const listener = (seen: WsCloseSeen) => { if (seen.path === '/ws/echo') upstreamCloses.push(seen); };
+  upstream.events.on('ws-close', listener);
+  t.teardown(() => { upstream.events.off('ws-close', listener); });
+  const ws = new WebSocket(wsUrl(proxy, '/ws/echo'), { autoPong: false }); // a peer that is gone but sent no FIN
+  const closed = once(ws, 'close') as Promise<[number, Buffer]>;
+  await once(ws, 'open');
+  const openedAt = Date.now();
+  await closed;
+  t.ok(Date.now() - openedAt >= pingMs, 'not before a ping went unanswered');
+  await waitFor(() => upstreamCloses.some((c) => c.code === 1001 && c.reason === 'client connection lost'), 3000, 'the upstream hears "going away"');
+  await waitFor(() => proxy.registry.byUser('vanished').length === 0, 3000, 'the socket left the registry');
+  t.match(proxy.logLines().find((l) => l.event === 'websocket-unresponsive'), { side: 'client', path: '/ws/echo', user: 'vanished' });
+});
+
+t.test('keep-alive: a client that stopped reading is dropped, and the upstream it held back is released', async (t) => {
+  const proxy = await startProxy(upstream.url, {
+    env: { PROXY_WS_PING_MS: '200', PROXY_WS_MAX_BUFFERED_BYTES: String(1024 * 1024) },
+    hooks: { onUpgrade: () => ({ user: 'stalled' }) },
+  });
+  t.teardown(() => proxy.close());
+  const upstreamCloses: WsCloseSeen[] = [];
+  const listener = (seen: WsCloseSeen) => { if (seen.path === '/ws/flood') upstreamCloses.push(seen); };
+  upstream.events.on('ws-close', listener);
+  t.teardown(() => { upstream.events.off('ws-close', listener); });
+  const ws = new WebSocket(wsUrl(proxy, '/ws/flood?mb=256'));
+  t.teardown(() => ws.terminate());
+  await once(ws, 'open');
+  ws.pause(); // reads nothing more, pongs included
+  await waitFor(() => upstreamCloses.some((c) => c.code === 1001), 10000, 'the upstream pair is closed');
+  await waitFor(() => proxy.registry.byUser('stalled').length === 0, 3000, 'the client socket is gone from the registry');
+  t.match(proxy.logLines().find((l) => l.event === 'websocket-unresponsive'), { side: 'client', user: 'stalled' });
+});
+
+t.test('keep-alive: a quiet client that answers pings stays connected', async (t) => {
+  const proxy = await startProxy(upstream.url, { env: { PROXY_WS_PING_MS: '50' } });
+  t.teardown(() => proxy.close());
+  const { ws, received } = await connect(wsUrl(proxy, '/ws/echo'));
+  let pingsSeen = 0;
+  ws.on('ping', () => { pingsSeen++; });
+  await waitFor(() => pingsSeen >= 5, 5000, 'five pings answered');
+  t.equal(ws.readyState, WebSocket.OPEN, 'still open after five rounds');
+  ws.send('still here');
+  await waitFor(() => received.length === 1, 3000, 'echo');
+  ws.close();
+});
+
+t.test('keep-alive: an upstream that stops answering pings is dropped; the client hears 1011', async (t) => {
+  const { WebSocketServer } = await import('ws');
+  const mute = new WebSocketServer({ host: '127.0.0.1', port: 0, autoPong: false });
+  await once(mute, 'listening');
+  t.teardown(() => new Promise<void>((r) => { for (const c of mute.clients) c.terminate(); mute.close(() => r()); }));
+  const proxy = await startProxy(`http://127.0.0.1:${(mute.address() as AddressInfo).port}`, { env: { PROXY_WS_PING_MS: '100' } });
+  t.teardown(() => proxy.close());
+  const { closed } = await connect(wsUrl(proxy, '/live'));
+  const [code, reason] = await closed;
+  t.equal(code, 1011);
+  t.equal(reason.toString(), 'upstream connection lost');
+  t.match(proxy.logLines().find((l) => l.event === 'websocket-unresponsive'), { side: 'upstream', path: '/live' });
+});
+
+t.test('keep-alive off (PROXY_WS_PING_MS=0): no pings are sent', async (t) => {
+  const proxy = await startProxy(upstream.url, { env: { PROXY_WS_PING_MS: '0' } });
+  t.teardown(() => proxy.close());
+  const ws = new WebSocket(wsUrl(proxy, '/ws/echo'), { autoPong: false });
+  let pings = 0;
+  ws.on('ping', () => { pings++; });
+  await once(ws, 'open');
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(pings, 0);
+  t.equal(ws.readyState, WebSocket.OPEN, 'a silent peer is kept');
+  ws.close();
+});
+
 t.test('closing the proxy closes open socket pairs', async (t) => {
   const proxy = await startProxy(upstream.url);
   const { ws, closed } = await connect(wsUrl(proxy, '/ws/echo'));

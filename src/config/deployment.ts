@@ -56,6 +56,7 @@ export interface DeploymentConfig {
   // limits
   readonly wsMaxMessageBytes: number;
   readonly wsMaxBufferedBytes: number;
+  readonly wsPingMs: number;
 }
 
 export class ConfigError extends Error {
@@ -194,6 +195,7 @@ export const SETTINGS: readonly SettingRow[] = [
   { env: 'PROXY_SHUTDOWN_GRACE_MS', key: 'shutdownGraceMs', doc: '`10000`', meaning: 'How long in-flight requests may take to finish on SIGTERM', parse: MS('PROXY_SHUTDOWN_GRACE_MS', 10000) },
   { env: 'PROXY_WS_MAX_MESSAGE_BYTES', key: 'wsMaxMessageBytes', doc: '`16777216` (16 MiB)', meaning: 'Largest WebSocket message relayed; larger closes the socket with 1009', parse: MS('PROXY_WS_MAX_MESSAGE_BYTES', 16 * 1024 * 1024, 1) },
   { env: 'PROXY_WS_MAX_BUFFERED_BYTES', key: 'wsMaxBufferedBytes', doc: '`4194304` (4 MiB)', meaning: 'When a WebSocket peer does not read and this much is queued, the other side is paused', parse: MS('PROXY_WS_MAX_BUFFERED_BYTES', 4 * 1024 * 1024, 1024) },
+  { env: 'PROXY_WS_PING_MS', key: 'wsPingMs', doc: '`30000`', meaning: 'Keep-alive: every relayed WebSocket side is pinged this often and dropped when it has not answered (nor sent anything) by the next ping; `0` = off', parse: MS('PROXY_WS_PING_MS', 30000) },
 ];
 
 /** `PROXY_FOO_BAR` -> `--foo-bar` */

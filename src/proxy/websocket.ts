@@ -33,6 +33,7 @@ import type { ProxyHooks, UpgradeDecision } from './hooks.js';
 import { clientOrigin, rewriteUpstreamUrl } from './location.js';
 import { kOwnLine, kPath, kReason, kUser, type TrackedRequest } from './request-state.js';
 import { handshakeIsValid, isPlainPath, offeredProtocols, upstreamHandshakeHeaders } from './ws-handshake.js';
+import { KeepAlive } from './ws-keepalive.js';
 import { SocketPair } from './ws-relay.js';
 import { dialUpstream, type OpenUpstream, type RefusedUpgrade, type UpstreamDialOptions } from './ws-upstream.js';
 
@@ -107,6 +108,8 @@ export function registerWebSocketRoutes(app: FastifyInstance, opts: WebSocketPro
     answerTimeoutMs: config.upstreamTimeoutMs,
     maxPayloadBytes: config.wsMaxMessageBytes,
   };
+  const keepAlive = new KeepAlive<SocketPair>(config.wsPingMs);
+  app.addHook('onClose', async () => keepAlive.stop());
 
   function refuseWithUpstreamAnswer(reply: FastifyReply, refused: RefusedUpgrade): void {
     const raw = reply.request.raw as TrackedRequest;
@@ -194,8 +197,9 @@ export function registerWebSocketRoutes(app: FastifyInstance, opts: WebSocketPro
     const path = raw[kPath]!;
     const { early, closed } = upstream.takeOver();
     let rec: RegisteredSocket | undefined;
-    const pair = new SocketPair(down, upstream.socket, config.wsMaxBufferedBytes, {
+    const pair: SocketPair = new SocketPair(down, upstream.socket, config.wsMaxBufferedBytes, {
       onClosed(code) {
+        keepAlive.delete(pair);
         if (rec !== undefined) {
           registry.remove(rec);
           if (hooks?.onSocketClose) callSafely(() => hooks.onSocketClose!(rec!), 'onSocketClose');
@@ -205,6 +209,9 @@ export function registerWebSocketRoutes(app: FastifyInstance, opts: WebSocketPro
       onError(side, err) {
         logger.debug({ err, side, path }, 'websocket relay error');
       },
+      onUnresponsive(side) {
+        logger.info({ event: 'websocket-unresponsive', side, path, user: rec?.user ?? raw[kUser] }, `websocket ${side} did not answer a ping within ${config.wsPingMs} ms; connection dropped`);
+      },
     });
     pair.deliverEarly(early);
     if (closed !== undefined) {
@@ -212,6 +219,7 @@ export function registerWebSocketRoutes(app: FastifyInstance, opts: WebSocketPro
       return;
     }
     rec = registry.add({ socket: down, path, headers: raw.headers, user: raw[kUser], openedAtMs: Date.now() });
+    keepAlive.add(pair);
     if (hooks?.onSocketOpen) callSafely(() => hooks.onSocketOpen!(rec!), 'onSocketOpen');
     pair.resumeUpstream();
   }

@@ -4,6 +4,11 @@
  * - Messages travel as received: the Buffer plus its binary flag, so text stays text and binary
  *   stays binary without any decoding.
  * - Ping/pong is per hop: ws answers pings on each side itself; they are not relayed.
+ * - Keep-alive: heartbeat() (called for every pair by one interval, see ws-keepalive.ts) pings
+ *   both sides; a side that neither answered nor sent anything since the previous heartbeat is
+ *   dead (a peer that vanished without a FIN, or one that stopped reading altogether) and is
+ *   terminated, which closes its partner too. A side the relay has paused cannot be read, so it
+ *   is not judged while paused.
  * - Back-pressure: when one side has more than maxBufferedBytes queued, the other side's socket
  *   is paused; it resumes once the queue fell to half of that. With a message limit of
  *   maxPayload, memory per direction stays around maxBufferedBytes + maxPayload.
@@ -55,10 +60,23 @@ function isSendable(code: number): boolean {
   return (code >= 1000 && code <= 1014 && code !== 1004 && code !== NO_STATUS && code !== ABNORMAL) || (code >= 3000 && code <= 4999);
 }
 
+export type Side = 'client' | 'upstream';
+
 export interface RelayEvents {
   /** the client side closed (always called once); `code` is what the client side reported */
   onClosed(code: number): void;
-  onError(side: 'client' | 'upstream', err: Error): void;
+  onError(side: Side, err: Error): void;
+  /** a side missed a heartbeat and was terminated */
+  onUnresponsive(side: Side): void;
+}
+
+/** Liveness of one side between two heartbeats. */
+class Liveness {
+  /** something (a pong or a message) arrived since the last ping */
+  heard = true;
+  readonly heardFrom = (): void => {
+    this.heard = true;
+  };
 }
 
 export class SocketPair {
@@ -71,6 +89,8 @@ export class SocketPair {
   #upPaused = false;
   #downErrorStatus: number | undefined;
   #upErrorStatus: number | undefined;
+  readonly #downLiveness = new Liveness();
+  readonly #upLiveness = new Liveness();
 
   constructor(down: WebSocket, up: WebSocket, maxBufferedBytes: number, events: RelayEvents) {
     this.#down = down;
@@ -84,6 +104,33 @@ export class SocketPair {
     up.on('close', this.#upClosed);
     down.on('error', this.#downFailed);
     up.on('error', this.#upFailed);
+    down.on('pong', this.#downLiveness.heardFrom);
+    up.on('pong', this.#upLiveness.heardFrom);
+  }
+
+  /**
+   * One keep-alive round: terminates a side that was pinged last round and has not been heard
+   * from since (its partner is then closed as for a lost connection), and pings the others.
+   */
+  heartbeat(): void {
+    if (this.#beat(this.#down, this.#downLiveness, this.#downPaused)) this.#events.onUnresponsive('client');
+    else if (this.#beat(this.#up, this.#upLiveness, this.#upPaused)) this.#events.onUnresponsive('upstream');
+  }
+
+  /** true when `socket` was found dead and terminated */
+  #beat(socket: WebSocket, liveness: Liveness, pausedByRelay: boolean): boolean {
+    if (socket.readyState !== WebSocket.OPEN) return false;
+    if (pausedByRelay) {
+      liveness.heard = true; // its answers cannot be read while paused
+      return false;
+    }
+    if (!liveness.heard) {
+      socket.terminate();
+      return true;
+    }
+    liveness.heard = false;
+    socket.ping();
+    return false;
   }
 
   /** Passes on what the upstream sent before the pair existed (kept in order). */
@@ -102,6 +149,7 @@ export class SocketPair {
   }
 
   readonly #fromDown = (data: Buffer, isBinary: boolean): void => {
+    this.#downLiveness.heard = true;
     const up = this.#up;
     if (up.readyState !== WebSocket.OPEN) return;
     up.send(data, isBinary ? AS_BINARY : AS_TEXT, this.#upFlushed);
@@ -112,6 +160,7 @@ export class SocketPair {
   };
 
   readonly #fromUp = (data: Buffer, isBinary: boolean): void => {
+    this.#upLiveness.heard = true;
     const down = this.#down;
     if (down.readyState !== WebSocket.OPEN) return;
     down.send(data, isBinary ? AS_BINARY : AS_TEXT, this.#downFlushed);

@@ -1,0 +1,46 @@
+/**
+ * One interval for the keep-alive of every relayed WebSocket pair (not a timer per socket).
+ * Each round calls heartbeat() on every pair: a side that did not answer the previous round's
+ * ping is dropped (ws-relay.ts). With intervalMs = 0 nothing is scheduled.
+ */
+export interface Heartbeating {
+  heartbeat(): void;
+}
+
+export class KeepAlive<T extends Heartbeating> {
+  readonly #members = new Set<T>();
+  readonly #intervalMs: number;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(intervalMs: number) {
+    this.#intervalMs = intervalMs;
+  }
+
+  add(member: T): void {
+    if (this.#intervalMs <= 0) return;
+    this.#members.add(member);
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(() => this.round(), this.#intervalMs);
+      this.#timer.unref();
+    }
+  }
+
+  delete(member: T): void {
+    this.#members.delete(member);
+    if (this.#members.size === 0) this.stop();
+  }
+
+  /** One keep-alive round over every member (the interval calls it; tests may too). */
+  round(): void {
+    for (const member of [...this.#members]) member.heartbeat();
+  }
+
+  get size(): number {
+    return this.#members.size;
+  }
+
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
