@@ -17,6 +17,15 @@ export function fingerprintOf(kind: CredentialKind, raw: string): string {
 }
 
 /**
+ * The fingerprint of the credential's secret when it differs from the credential's own (the same
+ * secret sent in another spelling), else undefined: a logged-out credential is recorded and
+ * looked up under both.
+ */
+export function otherSpellingOf(c: { readonly fingerprint: string; readonly secretFingerprint?: string }): string | undefined {
+  return c.secretFingerprint !== c.fingerprint ? c.secretFingerprint : undefined;
+}
+
+/**
  * Credentials a client sends again unchanged after a new sign-in (Basic, the trusted identity
  * header), as opposed to session credentials that a new login replaces.
  */

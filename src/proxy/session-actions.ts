@@ -12,7 +12,7 @@ import type { Notifier } from '../notifications/notifier.js';
 import type { Clock } from '../sessions/clock.js';
 import type { LogoutReason, SessionActions } from '../sessions/engine.js';
 import type { SessionRecord } from '../sessions/store.js';
-import { isReusableCredential } from '../identity/credentials.js';
+import { isReusableCredential, otherSpellingOf } from '../identity/credentials.js';
 
 export interface SessionActionsDeps {
   mode: ProxyMode;
@@ -54,7 +54,8 @@ export function createSessionActions(deps: SessionActionsDeps): SessionActions {
         const reusable = isReusableCredential(c);
         revoked.add(c.fingerprint, user, nowMs, c.expiresAtMs, reusable);
         // the same secret sent another way (quoted, as a Bearer header, ...) is refused too
-        if (c.secretFingerprint !== undefined && c.secretFingerprint !== c.fingerprint) revoked.add(c.secretFingerprint, user, nowMs, c.expiresAtMs, reusable);
+        const other = otherSpellingOf(c);
+        if (other !== undefined) revoked.add(other, user, nowMs, c.expiresAtMs, reusable);
         deps.forgetCredential(c.fingerprint);
       }
       notifier.logout(user).catch(() => undefined);

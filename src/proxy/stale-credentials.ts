@@ -3,6 +3,7 @@
  * anything else gets a 401 JSON answer; both drop the dead cookies so the next request is clean.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { otherSpellingOf } from '../identity/credentials.js';
 import type { Credential } from '../identity/types.js';
 import type { RevokedCredentials, RevokedEntry } from '../logout/revoked.js';
 import { LOGOUT_REASON_TIMEOUT } from '../notifications/messages.js';
@@ -45,9 +46,8 @@ export class StaleCredentials {
   find(creds: readonly Credential[], nowMs: number): { credential: Credential; entry: RevokedEntry } | undefined {
     if (this.#revoked.size === 0) return undefined;
     for (const credential of creds) {
-      const { fingerprint, secretFingerprint } = credential;
-      const entry = this.#revoked.lookup(fingerprint, nowMs)
-        ?? (secretFingerprint !== undefined && secretFingerprint !== fingerprint ? this.#revoked.lookup(secretFingerprint, nowMs) : undefined);
+      const other = otherSpellingOf(credential);
+      const entry = this.#revoked.lookup(credential.fingerprint, nowMs) ?? (other !== undefined ? this.#revoked.lookup(other, nowMs) : undefined);
       if (entry) return { credential, entry };
     }
     return undefined;
@@ -62,7 +62,8 @@ export class StaleCredentials {
     const hit = this.find(creds, nowMs);
     if (!hit || !hit.entry.reusable || !counts) return hit;
     this.#revoked.delete(hit.credential.fingerprint);
-    if (hit.credential.secretFingerprint !== undefined) this.#revoked.delete(hit.credential.secretFingerprint);
+    const other = otherSpellingOf(hit.credential);
+    if (other !== undefined) this.#revoked.delete(other);
     return this.refusable(creds, nowMs, counts);
   }
 

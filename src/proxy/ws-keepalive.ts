@@ -20,7 +20,7 @@ export class KeepAlive<T extends Heartbeating> {
     if (this.#intervalMs <= 0) return;
     this.#members.add(member);
     if (this.#timer === undefined) {
-      this.#timer = setInterval(() => this.round(), this.#intervalMs);
+      this.#timer = setInterval(() => this.#round(), this.#intervalMs);
       this.#timer.unref();
     }
   }
@@ -30,13 +30,9 @@ export class KeepAlive<T extends Heartbeating> {
     if (this.#members.size === 0) this.stop();
   }
 
-  /** One keep-alive round over every member (the interval calls it; tests may too). */
-  round(): void {
+  /** One keep-alive round over every member (a heartbeat may end a pair and delete it). */
+  #round(): void {
     for (const member of [...this.#members]) member.heartbeat();
-  }
-
-  get size(): number {
-    return this.#members.size;
   }
 
   stop(): void {
