@@ -28,6 +28,8 @@ import { registerResetRoutes } from './proxy/reset-route.js';
 import { buildProxyServer } from './proxy/server.js';
 import { StateFile } from './sessions/state-file.js';
 import { StatePersister } from './sessions/persister.js';
+import { SecretBox } from './sessions/secret-box.js';
+import { loadStateKey } from './config/state-key.js';
 
 export interface StartOptions {
   logger?: pino.Logger;
@@ -71,7 +73,9 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
   const rules = new ActivityRules(config);
   const stale = new StaleCredentials({ revoked, loginPath: config.loginPath, contextPath: config.contextPath, tokenCookie: config.tokenCookie, sessionCookie: config.sessionCookie });
   const store = new MemorySessionStore();
-  const stateFile = config.stateDir ? new StateFile(config.stateDir) : undefined;
+  const stateKey = loadStateKey(config);
+  const box = stateKey ? new SecretBox(stateKey) : undefined;
+  const stateFile = config.stateDir ? new StateFile(config.stateDir, box) : undefined;
   const saved = stateFile ? await loadState(stateFile, clock, logger) : undefined;
   if (saved) {
     store.importSnapshots(saved.sessions);
