@@ -136,7 +136,7 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
     const { user } = req.params;
     const view = engine.describe(user);
     if (!view) return unknownUser(reply, user);
-    if (view.state === 'logged-out' || !engine.forceLogout(user)) {
+    if (view.state === 'logged-out' || !(await engine.forceLogout(user))) {
       return reply.code(409).send({ error: 'conflict', message: `${user} is already logged out` });
     }
     audit.info({ event: 'admin-force-logout', user, mode: config.mode, from: req.ip }, 'admin forced a logout');
