@@ -17,6 +17,13 @@ import { IdentityResolver } from './identity/resolver.js';
 import { ActivityRules } from './activity/rules.js';
 import { systemClock, type Clock } from './sessions/clock.js';
 import { MemorySessionStore } from './sessions/memory-store.js';
+import type { SessionStore } from './sessions/store.js';
+import { RedisLink } from './sessions/redis-link.js';
+import { RedisSessionStore } from './sessions/redis-store.js';
+import { ReplicaDirectory } from './sessions/replica-directory.js';
+import { ClusterNotifier } from './notifications/cluster-notifier.js';
+import { SharedRevocations } from './logout/shared-revoked.js';
+import { SharedLogouts } from './logout/shared-jobs.js';
 import { SessionEngine } from './sessions/engine.js';
 import { createMetrics, type ProxyMetrics } from './admin/metrics.js';
 import { buildAdminServer } from './admin/server.js';
@@ -50,6 +57,9 @@ export interface ProxyParts {
   readonly resolver: IdentityResolver;
   readonly metrics: ProxyMetrics;
   readonly proxy: FastifyInstance;
+  readonly store: SessionStore;
+  /** store=redis: the connection shared state goes through */
+  readonly link: RedisLink | undefined;
 }
 
 export interface RunningProxy extends ProxyParts {
@@ -67,16 +77,21 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
 
   const watcher = await PropertiesWatcher.open({ path: config.propertiesPath, pollMs: config.propertiesPollMs, logger });
   const registry = new SocketRegistry();
-  const notifier = new Notifier({ registry, notifyPaths: config.notifyPaths });
+  const localNotifier = new Notifier({ registry, notifyPaths: config.notifyPaths });
   const revoked = new RevokedCredentials(config.refuseMaxMs);
   const resolver = new IdentityResolver(config, logger, { nowMs: () => clock.now() });
   const rules = new ActivityRules(config);
   const stale = new StaleCredentials({ revoked, loginPath: config.loginPath, contextPath: config.contextPath, tokenCookie: config.tokenCookie, sessionCookie: config.sessionCookie });
-  const store = new MemorySessionStore();
   const stateKey = loadStateKey(config);
   const box = stateKey ? new SecretBox(stateKey) : undefined;
   const stateFile = config.stateDir ? new StateFile(config.stateDir, box) : undefined;
   const saved = stateFile ? await loadState(stateFile, clock, logger) : undefined;
+  // store=redis: the replicas share sessions, notifications, refusals and logout jobs through Redis
+  const link = config.store === 'redis' ? new RedisLink(config, logger) : undefined;
+  const redisStore = link ? new RedisSessionStore({ link, box: box!, clock, flushMs: config.redisFlushMs, logger }) : undefined;
+  const store: SessionStore = redisStore ?? new MemorySessionStore();
+  const notifier = link ? new ClusterNotifier(localNotifier, link) : localNotifier;
+  if (link) new SharedRevocations({ link, revoked, clock, forgetCredential: (fp) => resolver.invalidate(fp) });
   if (saved) {
     store.importSnapshots(saved.sessions);
     revoked.restore(saved.revoked, clock.now());
@@ -85,7 +100,7 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
   // eslint-disable-next-line prefer-const
   let queue: LogoutQueue;
   const metrics = createMetrics(
-    { usersTracked: () => store.size, openSockets: () => registry.size, pendingLogouts: () => queue.size },
+    { usersTracked: () => store.size, openSockets: () => registry.size, pendingLogouts: () => queue.size, storeDegraded: () => (link && !link.up ? 1 : 0) },
     { defaultMetrics: opts.defaultMetrics },
   );
   queue = new LogoutQueue({
@@ -102,6 +117,7 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
       audit.warn({ event: 'logout-retry', user: job.user, credential: job.kind, attempts: job.attempts, error: reason, retryInMs: delayMs }, 'upstream logout failed; will retry');
     },
     onDone(job, outcome, durationMs) {
+      sharedLogouts?.finished(job);
       metrics.logouts.inc({ outcome: outcome === 'already-gone' ? 'already_gone' : outcome });
       metrics.logoutAttempts.inc({ result: outcome === 'failed' ? 'retry' : outcome.replace('-', '_') });
       if (outcome !== 'failed') metrics.licenseReleaseSeconds.observe(durationMs / 1000);
@@ -112,6 +128,8 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
   });
 
   if (saved) queue.restore(saved.pendingLogouts);
+  const sharedLogouts = link ? new SharedLogouts({ link, box: box!, queue, leaseMs: config.logoutLeaseMs, logger: audit, nowMs: () => clock.now() }) : undefined;
+  const replicas = link ? new ReplicaDirectory({ link, logger, settings: () => watcher.current, socketsByUser: () => registry.countsByUser() }) : undefined;
 
   const mode = config.mode;
   const engine = new SessionEngine({
@@ -119,7 +137,7 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
     store,
     settings: watcher.current,
     logger,
-    actions: createSessionActions({ mode, clock, notifier, queue, revoked, forgetCredential: (fp) => resolver.invalidate(fp), metrics, audit }),
+    actions: createSessionActions({ mode, clock, notifier, queue: sharedLogouts ?? queue, revoked, forgetCredential: (fp) => resolver.invalidate(fp), metrics, audit }),
   });
   watcher.onChange((next) => {
     metrics.settingsReloads.inc();
@@ -140,9 +158,12 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
   const hooks = createActivityHooks({ mode, clock, resolver, rules, engine, stale, metrics, logger });
   const proxy = await buildProxyServer({ config, logger, registry, hooks });
   registerResetRoutes(proxy, { paths: config.resetPaths, resolver, engine, stale, clock, metrics, shadow: mode === 'shadow' });
-  const health = { config, settingsLoaded: () => true, upstreamReachable: createUpstreamProbe(config.upstream) };
+  const storeDegraded = link ? () => !link.up : undefined;
+  const health = { config, settingsLoaded: () => true, upstreamReachable: createUpstreamProbe(config.upstream), storeDegraded };
   registerHealthRoutes(proxy, config.internalPrefix, health);
-  const admin = await buildAdminServer({ ...health, engine, registry, metrics, logger, audit, clock });
+  const admin = await buildAdminServer({ ...health, engine, registry, metrics, logger, audit, clock, replicas });
+  // Start serving even when Redis is not reachable yet (degraded); give it a moment to join first.
+  if (link && !(await link.waitUntilUp(REDIS_START_WAIT_MS))) logger.warn({ event: 'redis-down', replica: link.replicaId }, 'Redis not reachable at start: serving degraded until it is');
 
   await proxy.listen({ host: config.host, port: config.port });
   await admin.listen({ host: config.adminHost, port: config.adminPort }).catch(async (err: unknown) => {
@@ -155,7 +176,7 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
 
   let closing: Promise<void> | undefined;
   return {
-    config, logger, clock, settings: watcher, registry, engine, queue, revoked, resolver, metrics, proxy, url, adminUrl,
+    config, logger, clock, settings: watcher, registry, engine, queue, revoked, resolver, metrics, proxy, url, adminUrl, store, link,
     close() {
       closing ??= (async () => {
         // Save first: a supervisor that kills before the grace period is over loses nothing.
@@ -177,6 +198,11 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
         }
         await admin.close();
         engine.close();
+        await redisStore?.flush();
+        redisStore?.close();
+        sharedLogouts?.close();
+        replicas?.close();
+        await link?.close();
         persister?.stop();
         await persister?.saveNow();
         queue.close();
@@ -187,6 +213,9 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
     },
   };
 }
+
+/** how long the start waits for Redis before serving degraded */
+const REDIS_START_WAIT_MS = 3000;
 
 /** how often idle keep-alive connections are closed while the proxy waits for in-flight requests */
 const IDLE_SWEEP_MS = 50;

@@ -14,12 +14,15 @@ export interface ProxyMetrics {
   readonly settingsReloads: Counter;
   readonly settingsReloadErrors: Counter;
   readonly pendingLogouts: Gauge;
+  readonly storeDegraded: Gauge;
 }
 
 export interface MetricsSources {
   usersTracked(): number;
   openSockets(): number;
   pendingLogouts(): number;
+  /** 1 while the shared store (Redis) is unreachable; always 0 with store=memory */
+  storeDegraded?(): number;
 }
 
 export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: boolean } = {}): ProxyMetrics {
@@ -38,6 +41,7 @@ export function createMetrics(sources: MetricsSources, opts: { defaultMetrics?: 
     openSockets: new Gauge({ name: `${p}open_sockets`, help: 'Proxied WebSockets currently open', registers: [registry], collect() { this.set(sources.openSockets()); } }),
     settingsReloads: new Counter({ name: `${p}settings_reloads_total`, help: 'Properties file changes applied', registers: [registry] }),
     settingsReloadErrors: new Counter({ name: `${p}settings_reload_errors_total`, help: 'Properties file loads rejected (last good settings kept)', registers: [registry] }),
+    storeDegraded: new Gauge({ name: `${p}store_degraded`, help: '1 while Redis (store=redis) is unreachable: proxying goes on, warnings and logouts wait', registers: [registry], collect() { this.set(sources.storeDegraded?.() ?? 0); } }),
     pendingLogouts: new Gauge({ name: `${p}pending_logouts`, help: 'Upstream logouts not confirmed yet', registers: [registry], collect() { this.set(sources.pendingLogouts()); } }),
   };
 }

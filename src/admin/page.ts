@@ -195,7 +195,8 @@ const SCRIPT = `
       cell(tr, v.deadlineMs === null ? '—' : clockText(v.deadlineMs), 'time', v.deadlineIso || '');
       var left = cell(tr, '', 'time');
       cell(tr, v.warned ? 'yes' : 'no');
-      cell(tr, String(v.openSockets), 'num');
+      var onReplicas = v.socketsByReplica ? Object.keys(v.socketsByReplica).map(function (r) { return r + ': ' + v.socketsByReplica[r]; }).join(', ') : '';
+      cell(tr, String(v.openSockets) + (onReplicas ? ' (' + onReplicas + ')' : ''), 'num', onReplicas ? 'open sockets per replica' : '');
       cell(tr, String(v.credentials), 'num');
       cell(tr, v.exempt ? 'yes' : 'no');
       var actions = document.createElement('td');

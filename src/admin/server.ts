@@ -32,6 +32,10 @@ export interface AdminDeps {
   audit: pino.Logger;
   /** the engine's clock, for "now" and countdowns (default: the system clock) */
   clock?: { now(): number };
+  /** store=redis: open sockets of a user on every replica */
+  replicas?: { socketsByReplica(user: string): Record<string, number> };
+  /** store=redis: true while Redis is unreachable */
+  storeDegraded?(): boolean;
 }
 
 /** One user's session as the admin API shows it. */
@@ -48,6 +52,8 @@ export interface AdminSessionJson {
   warnAtMs: number | null;
   loggedOutAtMs: number | null;
   openSockets: number;
+  /** store=redis: open sockets per replica id */
+  socketsByReplica?: Record<string, number>;
   credentials: number;
 }
 
@@ -63,7 +69,10 @@ export interface AdminNoteJson {
 const PUBLIC_PATHS = new Set([...HEALTH_PATHS, '/admin', '/']);
 
 export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance> {
-  const { config, engine, registry, metrics, audit } = deps;
+  const { config, engine, metrics, audit } = deps;
+  const sockets: SocketCounts = deps.replicas
+    ? { count: (user) => sum(deps.replicas!.socketsByReplica(user)), byReplica: (user) => deps.replicas!.socketsByReplica(user) }
+    : { count: (user) => deps.registry.countByUser(user) };
   assertAdminBindingSafe(config);
   const nowMs = () => (deps.clock ?? systemClock).now();
 
@@ -107,7 +116,7 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
   app.get('/admin/sessions', async () => {
     const now = nowMs();
     const s = engine.settings;
-    const sessions = engine.list().sort(byDeadline).map((v) => sessionJson(v, registry, now));
+    const sessions = engine.list().sort(byDeadline).map((v) => sessionJson(v, sockets, now));
     return {
       now,
       settings: {
@@ -126,7 +135,7 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
     if (!view) return unknownUser(reply, req.params.user);
     const now = nowMs();
     return {
-      ...sessionJson(view, registry, now),
+      ...sessionJson(view, sockets, now),
       recent: view.recent.map(noteJson),
       explanation: explain(view, now, config.mode),
     };
@@ -157,7 +166,7 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
       { event: 'admin-extend', user, from: req.ip, previousDeadlineMs: before.deadlineMs ?? null, deadlineMs: after.deadlineMs ?? null },
       'admin extended a session',
     );
-    return sessionJson(after, registry, nowMs());
+    return sessionJson(after, sockets, nowMs());
   });
 
   app.setNotFoundHandler(async (req, reply) => reply.code(404).send({ error: 'not found', message: `no admin endpoint ${req.method} ${pathOnly(req.url)}` }));
@@ -173,9 +182,18 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
 
 // ---- views -------------------------------------------------------------------------------
 
-function sessionJson(v: SessionView, registry: SocketRegistry, nowMs: number): AdminSessionJson {
+interface SocketCounts {
+  count(user: string): number;
+  byReplica?(user: string): Record<string, number>;
+}
+
+function sum(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((a, b) => a + b, 0);
+}
+
+function sessionJson(v: SessionView, sockets: SocketCounts, nowMs: number): AdminSessionJson {
   const last = v.lastActivity;
-  return {
+  const json: AdminSessionJson = {
     user: v.user,
     state: v.state,
     exempt: v.exempt,
@@ -187,9 +205,11 @@ function sessionJson(v: SessionView, registry: SocketRegistry, nowMs: number): A
     warned: v.warned,
     warnAtMs: v.warnAtMs ?? null,
     loggedOutAtMs: v.loggedOutAtMs ?? null,
-    openSockets: registry.countByUser(v.user),
+    openSockets: sockets.count(v.user),
     credentials: v.credentials,
   };
+  if (sockets.byReplica) json.socketsByReplica = sockets.byReplica(v.user);
+  return json;
 }
 
 function noteJson(n: RequestNote): AdminNoteJson {

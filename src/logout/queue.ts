@@ -92,6 +92,16 @@ export class LogoutQueue {
     this.#pump();
   }
 
+  /**
+   * Drops a job without an outcome (another replica took it over); an attempt already in flight
+   * finishes, but its result is not reported and the job is not retried.
+   */
+  forget(fingerprint: string): boolean {
+    const deleted = this.#jobs.delete(fingerprint);
+    if (deleted && this.#jobs.size === 0) this.#wakeIdleWaiters();
+    return deleted;
+  }
+
   has(fingerprint: string): boolean {
     return this.#jobs.has(fingerprint);
   }
@@ -140,6 +150,10 @@ export class LogoutQueue {
       outcome = { kind: 'retry', reason: (err as Error)?.message ?? String(err) };
     }
     this.#inFlight--;
+    if (this.#jobs.get(job.fingerprint) !== job) {
+      this.#pump(); // forgotten meanwhile
+      return;
+    }
     const nowMs = this.#opts.clock.now();
     if (outcome.kind === 'retry') {
       job.lastError = outcome.reason;
@@ -160,11 +174,13 @@ export class LogoutQueue {
   #finish(job: LogoutJob, outcome: FinalOutcome, nowMs: number): void {
     this.#jobs.delete(job.fingerprint);
     this.#safe(() => this.#opts.onDone?.(job, outcome, nowMs - job.enqueuedAtMs));
-    if (this.#jobs.size === 0) {
-      const waiters = this.#idleWaiters;
-      this.#idleWaiters = [];
-      for (const w of waiters) w();
-    }
+    if (this.#jobs.size === 0) this.#wakeIdleWaiters();
+  }
+
+  #wakeIdleWaiters(): void {
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
   }
 
   /** Exponential backoff with "equal jitter": half the step is fixed, half random. */

@@ -55,6 +55,13 @@ export class SocketRegistry {
     return this.#byUser.get(user)?.size ?? 0;
   }
 
+  /** Open sockets per user (for the other replicas' view). */
+  countsByUser(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [user, set] of this.#byUser) out.set(user, set.size);
+    return out;
+  }
+
   get size(): number {
     return this.#byId.size;
   }

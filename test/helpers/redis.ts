@@ -1,0 +1,55 @@
+/**
+ * A real redis-server for the tests, on a free loopback port, with no persistence (a restart
+ * comes back empty, as a Redis without a volume does). Killed at teardown.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createConnection } from 'node:net';
+import type { Test } from 'tap';
+import { freePort, sleep } from './process.js';
+
+export interface TestRedis {
+  readonly port: number;
+  readonly url: string;
+  /** stops the server (SIGKILL: like a crash or a pulled cable) */
+  stop(): Promise<void>;
+  /** starts it again on the same port, empty */
+  start(): Promise<void>;
+}
+
+export async function startRedis(t: Test): Promise<TestRedis> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+
+  async function start(): Promise<void> {
+    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: 'ignore' });
+    child = proc;
+    exited = new Promise((resolve) => proc.once('exit', () => resolve()));
+    await waitForPort(port, 5000);
+  }
+  async function stop(): Promise<void> {
+    child?.kill('SIGKILL');
+    await exited;
+    child = undefined;
+  }
+  await start();
+  t.teardown(stop);
+  return { port, url: `redis://127.0.0.1:${port}`, stop, start };
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ port, host: '127.0.0.1' });
+      socket.once('connect', () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`redis-server did not listen on ${port} within ${timeoutMs} ms (is redis-server installed?)`);
+    await sleep(50);
+  }
+}
