@@ -60,3 +60,46 @@ t.test('clicks on one replica, socket on another, requests alternating: no early
     t.equal(await upgradeStatus(x.proxy.url.replace('http', 'ws') + NOTIFY, cookie), 401);
   }
 });
+
+async function adminCall(adminUrl: string, method: 'GET' | 'POST', path: string): Promise<{ status: number; json: any }> {
+  const res = await request(adminUrl + path, { method });
+  const text = await res.body.text();
+  return { status: res.statusCode, json: text ? JSON.parse(text) : undefined };
+}
+
+t.test('the admin API on any replica lists sessions cluster-wide with the replica holding each socket; extend and log out now act everywhere', async (t) => {
+  const redis = await startRedis(t);
+  const r = await startReplicas(t, { count: 3, redisUrl: redis.url, properties: props({ enabled: true, minutes: 1, 'notification.minutes': 0 }) });
+  const [a, b, c] = r.replicas as [typeof r.replicas[0], typeof r.replicas[0], typeof r.replicas[0]];
+  const alice = await loginAt(a.proxy.url, 'alice');
+  const bob = await loginAt(a.proxy.url, 'bob');
+  await (await request(a.proxy.url + '/panopticon/server/rest/server/myself', { headers: { cookie: alice } })).body.dump();
+  await (await request(a.proxy.url + '/panopticon/server/rest/server/myself', { headers: { cookie: bob } })).body.dump();
+  const onB = await openRecordingSocket(t, b.proxy.url, NOTIFY, alice);
+
+  let listed: any;
+  await eventually('C lists alice with her socket on B', async () => {
+    listed = (await adminCall(c.proxy.adminUrl, 'GET', '/admin/sessions')).json;
+    const row = listed.sessions.find((s: any) => s.user === 'alice');
+    return row?.openSockets === 1 && row.socketsByReplica?.[b.id] === 1;
+  }, 8000);
+  t.same(listed.sessions.map((s: any) => s.user).sort(), ['alice', 'bob'], 'C, which served neither, lists both users');
+
+  const before = b.proxy.engine.describe('bob')!.deadlineMs!;
+  await sleep(50);
+  const extended = await adminCall(c.proxy.adminUrl, 'POST', '/admin/sessions/bob/extend');
+  t.equal(extended.status, 200);
+  await eventually('the extension reaches B', () => (b.proxy.engine.describe('bob')?.deadlineMs ?? 0) > before, 5000);
+
+  const forced = await adminCall(c.proxy.adminUrl, 'POST', '/admin/sessions/alice/logout');
+  t.equal(forced.status, 202, 'log out now on C');
+  await onB.next(isLogout, 5000);
+  await onB.closed;
+  await eventually('one upstream logout', () => r.sim.logoutCalls.some((call) => call.user === 'alice' && call.status === 200), 5000);
+  await sleep(1000);
+  t.equal(r.sim.logoutCalls.filter((call) => call.user === 'alice').length, 1, 'exactly one upstream logout for alice');
+  t.equal((await adminCall(a.proxy.adminUrl, 'POST', '/admin/sessions/alice/logout')).status, 409, 'A knows she is logged out already');
+  const res = await request(a.proxy.url + '/panopticon/server/rest/server/myself', { headers: { cookie: alice } });
+  await res.body.dump();
+  t.equal(res.statusCode, 401, 'A refuses her old cookie');
+});

@@ -23,8 +23,13 @@ export interface BusMessage {
 }
 
 export interface UpInfo {
-  /** Redis holds none of this deployment's keys (new, or restarted empty): replicas re-seed it */
+  /**
+   * Redis does not hold what this replica wrote before (first contact, or Redis restarted
+   * empty): the replica writes everything it holds again.
+   */
   readonly emptied: boolean;
+  /** Redis was reached before (this is a reconnect after an outage, not the first contact) */
+  readonly reconnect: boolean;
 }
 
 export type RedisLinkConfig = Pick<DeploymentConfig, 'redisUrl' | 'redisPrefix' | 'redisSentinels' | 'redisSentinelName' | 'redisClusterNodes'>;
@@ -43,6 +48,8 @@ export class RedisLink {
   readonly #messageHandlers: Array<(msg: BusMessage) => void> = [];
   readonly #downHandlers: Array<() => void> = [];
   #up = false;
+  /** the epoch marker this replica last saw; a different one means Redis lost its data */
+  #epoch: string | undefined;
   #reconciling: Promise<void> | undefined;
   #pinger: NodeJS.Timeout | undefined;
   #closed = false;
@@ -130,11 +137,16 @@ export class RedisLink {
     this.#reconciling ??= (async () => {
       try {
         // the marker key disappears with everything else when Redis restarts empty
-        const created = await this.cmd.set(this.key('epoch'), `${Date.now()}`, 'NX');
-        const info: UpInfo = { emptied: created === 'OK' };
+        const key = this.key('epoch');
+        const mine = `${Date.now()}-${this.replicaId}`;
+        const epoch = (await this.cmd.set(key, mine, 'NX')) === 'OK' ? mine : ((await this.cmd.get(key)) ?? mine);
+        const joined = this.#epoch === undefined;
+        const info: UpInfo = { emptied: epoch !== this.#epoch, reconnect: !joined };
+        this.#epoch = epoch;
         this.#up = true;
         for (const handler of this.#upHandlers) await handler(info);
-        this.#logger.info({ event: 'redis-up', replica: this.replicaId, emptied: info.emptied }, info.emptied ? 'Redis reachable (empty: re-seeded from this replica)' : 'Redis reachable; shared state reconciled');
+        const msg = joined ? 'Redis reachable: joined the shared state' : info.emptied ? 'Redis reachable again but empty: re-seeded it from this replica' : 'Redis reachable again: shared state reconciled';
+        this.#logger.info({ event: 'redis-up', replica: this.replicaId, emptied: info.emptied && !joined }, msg);
       } catch (err) {
         this.#setDown((err as Error).message);
       } finally {

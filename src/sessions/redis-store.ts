@@ -39,6 +39,12 @@ export interface RedisStoreOptions {
 const RECORD_TTL_MS = 8 * 24 * 3_600_000;
 /** users read back per round when reconciling */
 const LOAD_BATCH = 500;
+/**
+ * After Redis comes back, claims wait this long (plus one flush interval) so that the other
+ * replicas, which notice within about a second, have written what they saw meanwhile: otherwise
+ * activity seen only elsewhere during the outage could lose to a stale deadline here.
+ */
+const RECONCILE_GRACE_MS = 2500;
 
 /** A user's state as announced to the other replicas (no secrets). */
 interface Announced {
@@ -73,6 +79,9 @@ export class RedisSessionStore implements SessionStore {
   #written = new WeakSet<StoredCredential>();
   #listener: StoreListener | undefined;
   #flushTimer: NodeJS.Timeout | undefined;
+  /** claims are deferred until then (just after Redis came back) */
+  #settledAtMs = 0;
+  #graceTimer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
 
   constructor(opts: RedisStoreOptions) {
@@ -83,7 +92,7 @@ export class RedisSessionStore implements SessionStore {
     this.#logger = opts.logger;
     this.#flushMs = opts.flushMs;
     this.#link.onMessage((msg) => this.#onMessage(msg));
-    this.#link.onUp((info) => this.#reconcile(info.emptied));
+    this.#link.onUp((info) => this.#reconcile(info.emptied, info.reconnect));
     this.#flushTimer = setInterval(() => void this.flush(), this.#flushMs);
     this.#flushTimer.unref();
   }
@@ -173,7 +182,7 @@ export class RedisSessionStore implements SessionStore {
 
   async claim(user: string, action: ClaimAction, periodMs: number, force = false): Promise<boolean> {
     if (this.#local.claimed(user, action, periodMs)) return false;
-    if (!this.#link.up) return this.#defer(user);
+    if (!this.#link.up || (!force && Date.now() < this.#settledAtMs)) return this.#defer(user);
     // Activity another replica saw in the last moments may not be written yet: give it one
     // flush interval (and a little) to land before deciding; then write ours.
     if (!force) await this.#sleep(this.#flushMs + 50);
@@ -345,18 +354,34 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /** Redis is reachable again: write what we hold, read everything back, retry deferred claims. */
-  async #reconcile(emptied: boolean): Promise<void> {
+  async #reconcile(emptied: boolean, reconnect: boolean): Promise<void> {
     if (emptied) {
       // Redis lost everything (or is new): every replica writes all it holds; the merge rules
       // make the replicas' writes agree whatever their order.
       this.#written = new WeakSet();
       for (const record of this.#local.all()) this.#dirty.add(record.user);
     }
+    const graceMs = reconnect ? RECONCILE_GRACE_MS + this.#flushMs : 0;
+    this.#settledAtMs = Date.now() + graceMs;
     await this.flush();
     await this.#loadAll();
+    this.#listener?.reloaded();
+    if (this.#graceTimer) clearTimeout(this.#graceTimer);
+    this.#graceTimer = setTimeout(() => void this.#retryDeferred(), graceMs);
+    this.#graceTimer.unref();
+  }
+
+  /** The grace after a reconnect is over: read back once more, then decide the deferred claims. */
+  async #retryDeferred(): Promise<void> {
+    if (!this.#link.up) return;
+    try {
+      await this.flush();
+      await this.#loadAll();
+    } catch {
+      return; // Redis went away again: the next reconcile retries
+    }
     const deferred = [...this.#deferred];
     this.#deferred.clear();
-    this.#listener?.reloaded();
     for (const user of deferred) this.#listener?.changed(user);
   }
 
@@ -396,6 +421,7 @@ export class RedisSessionStore implements SessionStore {
 
   close(): void {
     if (this.#flushTimer) clearInterval(this.#flushTimer);
+    if (this.#graceTimer) clearTimeout(this.#graceTimer);
     this.#flushTimer = undefined;
   }
 }
