@@ -37,6 +37,9 @@ interface ComposeService {
   command?: string | string[];
   build?: unknown;
   image?: string;
+  profiles?: string[];
+  deploy?: { replicas?: number };
+  depends_on?: string[] | Record<string, unknown>;
 }
 interface Compose { services: Record<string, ComposeService>; volumes?: Record<string, unknown> }
 
@@ -245,6 +248,32 @@ t.test('docker-compose.yml: the simulator service matches what the proxy expects
     ensureBuilt();
     t.ok(existsSync(join(ROOT, script)), `${script} exists after the build`);
   }
+});
+
+t.test('docker-compose.yml: the "ha" profile runs several replicas on Redis behind a round-robin', async (t) => {
+  const inHa = Object.entries(compose.services).filter(([, svc]) => svc.profiles?.includes('ha'));
+  const replicas = inHa.filter(([, svc]) => Object.keys(environmentOf(svc)).some((k) => k.startsWith('PROXY_')));
+  t.equal(replicas.length, 1, 'one proxy service in the profile');
+  const [name, svc] = replicas[0] ?? ['', {} as ComposeService];
+  t.ok((svc.deploy?.replicas ?? 1) >= 2, `${name} runs at least two replicas`);
+  const env = environmentOf(svc);
+  t.same(Object.keys(env).filter((k) => !KNOWN_ENV.has(k)), [], 'every variable is a known setting');
+  const cfg = loadDeploymentConfig(env);
+  t.equal(cfg.store, 'redis', 'store=redis');
+  t.ok(compose.services[cfg.redisUrl.hostname]?.profiles?.includes('ha'), `PROXY_REDIS_URL names the profile's Redis service (${cfg.redisUrl.hostname})`);
+  t.same(mountsOf(svc).find((m) => m.target === '/config'), proxyMounts.find((m) => m.target === '/config'), 'the replicas mount the same properties as the single proxy');
+  t.equal(cfg.trustForwarded, true, 'the replicas trust the forwarded headers of the balancer in front');
+
+  const lb = inHa.find(([, s]) => (s.image ?? '').startsWith('nginx'));
+  t.ok(lb, 'an nginx round-robin in front');
+  const conf = lb ? mountsOf(lb[1]).find((m) => m.target === '/etc/nginx/nginx.conf') : undefined;
+  t.ok(conf?.bind && existsSync(join(ROOT, conf.source)), 'its configuration file is in the repo');
+  const text = conf ? readFileSync(join(ROOT, conf.source), 'utf8') : '';
+  t.ok(text.includes(`server ${name}:${cfg.port};`), `it balances over ${name}:${cfg.port}`);
+  t.match(text, /proxy_set_header Upgrade \$http_upgrade;/, 'and passes WebSocket upgrades');
+  t.notMatch(text, /^\s*(ip_hash|hash|sticky)\b/m, 'without sticky sessions');
+  const published = lb ? containerPortsOf(lb[1]) : [];
+  t.ok(published.some((p) => p.container === 3000), 'the balancer publishes the proxy port');
 });
 
 t.test('Dockerfile', async (t) => {
