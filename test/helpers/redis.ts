@@ -16,13 +16,14 @@ export interface TestRedis {
   start(): Promise<void>;
 }
 
-export async function startRedis(t: Test): Promise<TestRedis> {
+/** `extraArgs` are more redis-server options (e.g. ACL users). */
+export async function startRedis(t: Test, extraArgs: readonly string[] = []): Promise<TestRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
 
   async function start(): Promise<void> {
-    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: 'ignore' });
+    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...extraArgs], { stdio: 'ignore' });
     child = proc;
     exited = new Promise((resolve) => proc.once('exit', () => resolve()));
     await waitForPort(port, 5000);
