@@ -20,6 +20,7 @@ import { SignJWT } from 'jose';
 import { startChild } from './lib/ipc.js';
 import { median, percentile, fmt, ratio, table, MiB } from './lib/stats.js';
 import { nginxBinary, nginxVersion, startNginx } from './lib/nginx.js';
+import { redisInstalled, replicaSummaryLines, runReplicaSection } from './lib/replicas.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -318,6 +319,13 @@ async function main() {
   log(`  RSS growth over time (MiB): ${p.rssGrowthBySecond.join(', ')}`);
   log(`  the upstream sent ${fmt(p.upstreamSentMiB, 1)} MiB in ${P.pushMs / 1000} s before back-pressure stopped it (the rest sits in socket buffers and the proxy's bounded queue); the client had read ${fmt(p.clientReadMiB, 1)} MiB before pausing`);
 
+  if (redisInstalled()) {
+    section(`5. Several replicas on Redis — store=redis vs store=memory req/s (${P.rounds} alternating rounds), and 100 000 users / 10 000 simultaneous expiries over three replicas`);
+    results.replicas = await runReplicaSection({ log, child, loadgen, ours, proxyEnv, cookies, path: SMALL_PATH, P, quick });
+  } else {
+    section('5. Several replicas on Redis — skipped: redis-server is not installed (apt-get install -y redis-server)');
+  }
+
   await cleanup();
   results.elapsedS = (Date.now() - benchStarted) / 1000;
 
@@ -465,6 +473,8 @@ function summary(r) {
   lines.push(`**WebSocket relay**: ${WS_CLIENTS} clients echoing small text frames — direct ${fmt(r.ws.direct)} msgs/s, through the proxy ${fmt(r.ws.ours)} msgs/s (${ratio(r.ws.ours, r.ws.direct)}). ` +
     `A client that never reads while the upstream pushes 64 KiB frames for ${P.pushMs / 1000} s: proxy RSS +${fmt(r.wsPaused.rssGrowthMiB, 1)} MiB at peak ` +
     `(${r.wsPaused.plateau ? 'flat over the last 2 s' : 'still growing at the end'}; live Buffers after a GC +${fmt(r.wsPaused.buffersHeldMiB, 1)} MiB); back-pressure stopped the upstream after ${fmt(r.wsPaused.upstreamSentMiB, 1)} MiB.`);
+  lines.push('');
+  lines.push(...replicaSummaryLines(r.replicas));
   return lines.join('\n');
 }
 

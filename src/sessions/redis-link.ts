@@ -61,7 +61,7 @@ export class RedisLink {
     this.prefix = config.redisPrefix;
     this.#channel = `${config.redisPrefix}events`;
     this.#logger = logger;
-    this.cmd = createClient(config, { enableOfflineQueue: false, commandTimeout: COMMAND_TIMEOUT_MS, enableAutoPipelining: true, connectionName: `stp-${replicaId}` });
+    this.cmd = createClient(config, { enableOfflineQueue: false, commandTimeout: COMMAND_TIMEOUT_MS, connectionName: `stp-${replicaId}` });
     this.#sub = createClient(config, { enableOfflineQueue: true, connectionName: `stp-${replicaId}-events` });
     // errors are reported once per transition (below), not per reconnect attempt
     this.cmd.on('error', () => undefined);
@@ -101,6 +101,22 @@ export class RedisLink {
   publish(t: string, body: Record<string, unknown>): void {
     if (!this.#up) return;
     this.cmd.publish(this.#channel, JSON.stringify({ ...body, t, from: this.replicaId })).catch(() => undefined);
+  }
+
+  /**
+   * Sends commands as one pipeline (one round trip) and resolves with their results; rejects with
+   * the first command's error. On a Cluster the commands go out together, one per key's node.
+   */
+  async pipelined(commands: ReadonlyArray<readonly [string, ...Array<string | number>]>): Promise<unknown[]> {
+    if (commands.length === 0) return [];
+    if (this.cmd instanceof Cluster) {
+      const client = this.cmd as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+      return Promise.all(commands.map(([name, ...args]) => client[name]!(...args)));
+    }
+    const results = (await this.cmd.pipeline(commands.map((c) => [...c])).exec()) ?? [];
+    const failed = results.find(([err]) => err);
+    if (failed) throw failed[0];
+    return results.map(([, value]) => value);
   }
 
   /** Resolves when Redis was reached and reconciled, or after `timeoutMs` (false: still down). */
@@ -206,7 +222,6 @@ function createClient(config: RedisLinkConfig, extra: Partial<RedisOptions>): Re
     return new Cluster(config.redisClusterNodes.map((n) => ({ host: n.host, port: n.port })), {
       redisOptions: common,
       enableOfflineQueue: extra.enableOfflineQueue,
-      enableAutoPipelining: extra.enableAutoPipelining,
       clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
     });
   }

@@ -37,6 +37,10 @@ export interface RedisStoreOptions {
 
 /** How long a user's record lives in Redis after its last write. */
 const RECORD_TTL_MS = 8 * 24 * 3_600_000;
+/** users written per pipeline */
+const WRITE_BATCH = 500;
+/** users per announcement on the event channel (keeps messages small) */
+const ANNOUNCE_BATCH = 1000;
 /** users read back per round when reconciling */
 const LOAD_BATCH = 500;
 /**
@@ -255,32 +259,50 @@ export class RedisSessionStore implements SessionStore {
     this.#dirty = new Set();
     const forgotten = [...this.#forgotten];
     this.#forgotten.clear();
+    for (let i = 0; i < users.length; i += WRITE_BATCH) {
+      const batch = users.slice(i, i + WRITE_BATCH);
+      if (!(await this.#writeBatch(batch))) {
+        // Redis went away mid-write: the rest is written again next time (writes are idempotent)
+        for (const u of users.slice(i)) this.#dirty.add(u);
+        for (const u of forgotten) this.#forgotten.add(u);
+        return;
+      }
+    }
+    for (const user of forgotten) {
+      const key = this.#keys(user);
+      try {
+        if (await this.#redis.stpForget(key.record, key.creds)) await this.#redis.zrem(this.#link.key('users'), user);
+      } catch {
+        this.#forgotten.add(user);
+      }
+    }
+  }
+
+  /** One pipeline of record writes; announced to the other replicas once written. */
+  async #writeBatch(users: readonly string[]): Promise<boolean> {
     const announced: Announced[] = [];
-    const writes: Array<Promise<unknown>> = [];
+    const commands: Array<[string, ...string[]]> = [];
     const sealedNow: StoredCredential[] = [];
+    const scores: string[] = [];
     for (const user of users) {
       const record = this.#local.get(user);
       if (!record) continue;
-      const newSession = this.#newSession.delete(user);
-      const args = this.#touchArgs(record, newSession, sealedNow);
+      const newSession = this.#newSession.has(user);
       const key = this.#keys(user);
-      writes.push(this.#redis.stpTouch(key.record, key.creds, ...args));
+      commands.push(['stpTouch', key.record, key.creds, ...this.#touchArgs(record, newSession, sealedNow)]);
       announced.push(this.#announce(record, newSession));
+      scores.push(String(record.idleSinceMs), user);
     }
-    if (users.length > 0) writes.push(this.#redis.zadd(this.#link.key('users'), ...users.flatMap((u) => [String(this.#local.get(u)?.idleSinceMs ?? 0), u])));
-    for (const user of forgotten) {
-      const key = this.#keys(user);
-      writes.push(this.#redis.stpForget(key.record, key.creds).then((gone) => (gone ? this.#redis.zrem(this.#link.key('users'), user) : 0)));
+    if (scores.length > 0) commands.push(['zadd', this.#link.key('users'), ...scores]);
+    try {
+      await this.#link.pipelined(commands);
+    } catch {
+      return false;
     }
-    const results = await Promise.allSettled(writes);
-    if (results.some((r) => r.status === 'rejected')) {
-      // Redis went away mid-write: everything is written again next time (writes are idempotent)
-      for (const u of users) this.#dirty.add(u);
-      for (const u of forgotten) this.#forgotten.add(u);
-      return;
-    }
+    for (const a of announced) this.#newSession.delete(a.u);
     for (const c of sealedNow) this.#written.add(c);
-    if (announced.length > 0) this.#link.publish('act', { users: announced });
+    for (let i = 0; i < announced.length; i += ANNOUNCE_BATCH) this.#link.publish('act', { users: announced.slice(i, i + ANNOUNCE_BATCH) });
+    return true;
   }
 
   #touchArgs(record: SessionRecord, newSession: boolean, sealedNow: StoredCredential[]): string[] {
