@@ -6,6 +6,7 @@ import { serialize } from 'cookie';
 import { SESSION_COOKIE, TOKEN_COOKIE, presentedKinds } from './auth.js';
 import { endLoginOf, noteIdentity, requireUser, type LogoutCall, type SimContext } from './context.js';
 import { answerPings, startDataFeed, type SocketKind } from './sockets.js';
+import { registerStompRoutes } from './stomp-routes.js';
 
 /** Status recorded for a logout call nobody is waiting for any more. */
 export const ABANDONED_STATUS = 499;
@@ -90,7 +91,10 @@ export function registerApiRoutes(app: FastifyInstance, sim: SimContext): void {
       if (kind === 'data') startDataFeed(socket, sim.dataIntervalMs);
       else answerPings(socket);
     };
-    scope.get(`${ws}/notifications`, { websocket: true }, openSocket('notifications'));
-    scope.get(`${ws}/data`, { websocket: true }, openSocket('data'));
+    if (sim.wsProtocol === 'json') {
+      scope.get(`${ws}/notifications`, { websocket: true }, openSocket('notifications'));
+      scope.get(`${ws}/data`, { websocket: true }, openSocket('data'));
+    }
+    registerStompRoutes(scope, sim);
   });
 }

@@ -7,6 +7,7 @@ import type { Authenticator, Identity } from './auth.js';
 import type { FailureControl } from './failures.js';
 import type { LoginRegistry } from './licenses.js';
 import type { SocketRegistry } from './sockets.js';
+import type { WsProtocol } from './stomp-routes.js';
 
 export interface LogoutCall {
   user: string | undefined;
@@ -29,6 +30,13 @@ export interface RequestRecord {
   status?: number;
 }
 
+/** An ERROR frame the STOMP server sent, or a SockJS session closed for broken framing. */
+export interface ProtocolErrorRecord {
+  user: string | undefined;
+  reason: string;
+  atMs: number;
+}
+
 /** Keeps the newest `capacity` entries. */
 export class Ring<T> {
   readonly items: T[] = [];
@@ -48,6 +56,8 @@ export interface SimContext {
   /** origin used in absolute redirects, e.g. http://127.0.0.1:8080 */
   origin: string;
   readonly issueSessionCookie: boolean;
+  /** what the notification/data sockets speak */
+  readonly wsProtocol: WsProtocol;
   readonly dataIntervalMs: number;
   readonly pollIntervalMs: number;
   readonly auth: Authenticator;
@@ -56,6 +66,7 @@ export interface SimContext {
   readonly sockets: SocketRegistry;
   readonly logoutCalls: Ring<LogoutCall>;
   readonly requests: Ring<RequestRecord>;
+  readonly protocolErrors: Ring<ProtocolErrorRecord>;
   readonly log: FastifyBaseLogger;
   /** the request's record in `requests` (set by the first hook) */
   readonly recordOf: WeakMap<FastifyRequest, RequestRecord>;
