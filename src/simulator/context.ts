@@ -58,6 +58,8 @@ export interface SimContext {
   readonly issueSessionCookie: boolean;
   /** what the notification/data sockets speak */
   readonly wsProtocol: WsProtocol;
+  /** the STOMP server's heart-beat offer */
+  readonly stompHeartBeatMs: number;
   readonly dataIntervalMs: number;
   readonly pollIntervalMs: number;
   readonly auth: Authenticator;

@@ -41,6 +41,8 @@ export interface SimulatorOptions {
   issueSessionCookie?: boolean;
   /** what the notification/data sockets speak: json (two plain sockets, default), stomp, sockjs-stomp */
   wsProtocol?: WsProtocol;
+  /** the STOMP server's heart-beat offer (ms); default 10000 */
+  stompHeartBeatMs?: number;
   /** live-data push interval; default 1000 */
   dataIntervalMs?: number;
   /** the dashboard page's background polling interval; default 5000 */
@@ -160,6 +162,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     origin: '',
     issueSessionCookie: opts.issueSessionCookie ?? false,
     wsProtocol: wsProtocolOf(opts.wsProtocol),
+    stompHeartBeatMs: positive('stompHeartBeatMs', opts.stompHeartBeatMs ?? 10_000),
     dataIntervalMs: positive('dataIntervalMs', opts.dataIntervalMs ?? 1000),
     pollIntervalMs: positive('pollIntervalMs', opts.pollIntervalMs ?? 5000),
     auth: new Authenticator(tokenSecret, users, logins),

@@ -21,9 +21,6 @@ export const WS_PROTOCOLS: readonly WsProtocol[] = ['json', 'stomp', 'sockjs-sto
 export const NOTIFICATION_DESTINATION = '/user/queue/notifications';
 export const SALES_DESTINATION = '/topic/data/sales';
 
-/** The server's STOMP heart-beat offer (ms). */
-export const STOMP_HEARTBEAT_MS = 10_000;
-
 export function stompPath(contextPath: string): string {
   return `${contextPath}/server/ws/stomp`;
 }
@@ -42,7 +39,7 @@ export interface StompPageConfig {
   stompHeartBeatMs: number;
 }
 
-export function stompPageConfig(sim: Pick<SimContext, 'contextPath' | 'wsProtocol'>): StompPageConfig | undefined {
+export function stompPageConfig(sim: Pick<SimContext, 'contextPath' | 'wsProtocol' | 'stompHeartBeatMs'>): StompPageConfig | undefined {
   if (sim.wsProtocol === 'json') return undefined;
   return {
     wsProtocol: sim.wsProtocol,
@@ -50,7 +47,7 @@ export function stompPageConfig(sim: Pick<SimContext, 'contextPath' | 'wsProtoco
     sockJsPrefix: sockJsPrefix(sim.contextPath),
     notificationDestination: NOTIFICATION_DESTINATION,
     dataDestination: SALES_DESTINATION,
-    stompHeartBeatMs: STOMP_HEARTBEAT_MS,
+    stompHeartBeatMs: sim.stompHeartBeatMs,
   };
 }
 
@@ -62,7 +59,7 @@ function startStomp(sim: SimContext, request: FastifyRequest, link: TextLink, so
     sim.protocolErrors.push({ user: username, reason, atMs: Date.now() });
     sim.log.info({ user: username, reason }, 'simulator: STOMP/SockJS protocol error');
   };
-  new StompSession(link, { username, dataIntervalMs: sim.dataIntervalMs, heartBeatMs: STOMP_HEARTBEAT_MS, onProtocolError });
+  new StompSession(link, { username, dataIntervalMs: sim.dataIntervalMs, heartBeatMs: sim.stompHeartBeatMs, onProtocolError });
 }
 
 /** Registers the endpoints of the configured STOMP personality (nothing for json). */
