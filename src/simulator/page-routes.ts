@@ -8,6 +8,7 @@ import { endLoginOf, noteIdentity, noteUser, requireUser, type SimContext } from
 import { registerClientAssets } from './client-assets.js';
 import { dashboardPage, loginPage } from './pages.js';
 import { stompPageConfig } from './stomp-routes.js';
+import { handleLogout } from './logout.js';
 
 const MAX_REASON_CHARS = 200;
 
@@ -43,16 +44,22 @@ export function registerPageRoutes(app: FastifyInstance, sim: SimContext): void 
     }
     const { token, sessionId } = await sim.auth.createLogin(user, { withSession: sim.issueSessionCookie });
     noteUser(sim, request, user.username);
+    // Spring Security rotates the CSRF token when a user signs in
+    sim.csrf?.issueFor(request, reply);
     const cookies = [serialize(TOKEN_COOKIE, token, { path: cookiePath, sameSite: 'lax', maxAge: TOKEN_LIFETIME_SEC })];
     if (sessionId !== undefined) {
       cookies.push(serialize(SESSION_COOKIE, sessionId, { path: cookiePath, httpOnly: true, sameSite: 'lax' }));
     }
     sim.log.info({ user: user.username, licenses: sim.logins.licensesInUse() }, 'simulator: signed in');
-    return reply.code(302).header('set-cookie', cookies).header('location', `${sim.origin}${ctx}/`).send();
+    for (const cookie of cookies) reply.header('set-cookie', cookie);
+    return reply.code(302).header('location', `${sim.origin}${ctx}/`).send();
   });
 
+  // Spring Security's logout (SIM_LOGOUT=spring) or the fake one: recorded, fails on purpose on demand
+  if (sim.logoutStyle !== 'rest') app.post(`${ctx}/logout`, async (request, reply) => handleLogout(sim, request, reply, 'redirect'));
+
   // the dashboard's "Sign out" button
-  app.post(`${ctx}/logout`, async (request, reply) => {
+  if (sim.logoutStyle === 'rest') app.post(`${ctx}/logout`, async (request, reply) => {
     const identity = await sim.auth.identify(request.headers);
     if (identity) {
       noteIdentity(sim, request, identity);
