@@ -11,7 +11,7 @@ import { optionsFromEnv } from '../src/simulator/env-options.js';
 import { StompReader } from '../src/simulator/stomp-frames.js';
 import { decodeClientMessage } from '../src/simulator/sockjs.js';
 import { NOTIFICATION_DESTINATION, SALES_DESTINATION } from '../src/simulator/stomp-routes.js';
-import { SockJsOverWs, connectStomp, stompWebSocket } from './helpers/stomp-client.js';
+import { openStrictClient, type StrictStompClient } from './helpers/stomp-client.js';
 import { eventually } from './helpers/stack.js';
 
 const CTX = '/panopticon';
@@ -30,6 +30,14 @@ async function bearer(s: Simulator, user = 'alice'): Promise<Record<string, stri
 }
 
 const wsUrl = (s: Simulator, path: string) => s.url.replace('http:', 'ws:') + path;
+
+async function strictClient(t: Test, url: string, sockjs: boolean, headers: Record<string, string>): Promise<StrictStompClient> {
+  const client = await openStrictClient({ url, sockjs, headers });
+  t.teardown(() => client.close());
+  return client;
+}
+
+const delivered = (c: StrictStompClient, destination: string) => c.delivered.get(destination) ?? [];
 
 /** The status of a refused upgrade. */
 function refusedStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
@@ -78,40 +86,33 @@ t.test('the frame reader: heart-beats, frames split across messages, several per
 
 t.test('stomp: stompjs connects, data MESSAGE frames on the data subscription only, nothing unhandled', async (t) => {
   const s = await sim(t, 'stomp');
-  const headers = await bearer(s);
-  const rec = connectStomp(t, () => stompWebSocket(wsUrl(s, STOMP_PATH), headers));
-  const connected = await rec.connected;
-  t.equal(connected.headers['version'], '1.2');
-  t.equal(connected.headers['user-name'], 'alice');
-  t.match(connected.headers['heart-beat'], /^\d+,\d+$/);
-  const notes = rec.subscribe(NOTIFICATION_DESTINATION);
-  const data = rec.subscribe(SALES_DESTINATION);
-  await eventually('three live-data messages', () => (rec.messages.get(data)?.length ?? 0) >= 3, 5000);
-  const first = rec.messages.get(data)![0]!;
+  const c = await strictClient(t, wsUrl(s, STOMP_PATH), false, await bearer(s));
+  t.match(c.raw[0], /^CONNECTED\nversion:1\.2\nheart-beat:\d+,\d+\n/, 'CONNECTED with version and heart-beat');
+  t.match(c.raw[0], /\nuser-name:alice\n/, 'CONNECTED names the user');
+  c.subscribe(NOTIFICATION_DESTINATION);
+  const data = c.subscribe(SALES_DESTINATION);
+  await eventually('three live-data messages', () => delivered(c, SALES_DESTINATION).length >= 3, 5000);
+  const first = delivered(c, SALES_DESTINATION)[0]!;
   t.equal(first.headers['destination'], SALES_DESTINATION);
-  t.equal(first.headers['subscription'], data);
+  t.equal(first.headers['subscription'], data.id);
   t.equal(first.headers['content-type'], 'application/json');
   t.match(JSON.parse(first.body), { tile: 'sales', value: Number });
-  t.equal(rec.messages.get(notes), undefined, 'the server itself sends nothing on the notification subscription');
-  t.same(rec.problems, []);
+  t.same(delivered(c, NOTIFICATION_DESTINATION), [], 'the server itself sends nothing on the notification subscription');
+  t.same(c.problems, []);
   t.same(s.protocolErrors, []);
   t.same((await (await fetch(`${s.url}/__simulator/state`)).json()).sockets, { notifications: 0, data: 0, stomp: 1 }, 'the socket is tracked');
 });
 
 t.test('stomp: client acknowledgements are checked against the messages really sent', async (t) => {
   const s = await sim(t, 'stomp');
-  const headers = await bearer(s);
-  const rec = connectStomp(t, () => stompWebSocket(wsUrl(s, STOMP_PATH), headers));
-  await rec.connected;
-  const data = rec.subscribe(SALES_DESTINATION, { ack: 'client-individual' });
-  await eventually('a message to acknowledge', () => (rec.messages.get(data)?.length ?? 0) >= 1, 5000);
-  const message = rec.messages.get(data)![0]!;
-  t.ok(message.headers['ack'], 'the MESSAGE carries an ack header');
-  message.ack();
-  const receipt = new Promise((resolve) => rec.client.watchForReceipt('r-1', resolve));
-  rec.client.publish({ destination: '/app/noop', headers: { receipt: 'r-1' } });
+  const c = await strictClient(t, wsUrl(s, STOMP_PATH), false, await bearer(s));
+  c.subscribe(SALES_DESTINATION, { ack: 'client-individual', ackEach: true });
+  await eventually('two acknowledged messages', () => delivered(c, SALES_DESTINATION).length >= 2, 5000);
+  t.ok(delivered(c, SALES_DESTINATION)[0]!.headers['ack'], 'the MESSAGE carries an ack header');
+  const receipt = new Promise((resolve) => c.client.watchForReceipt('r-1', resolve));
+  c.client.publish({ destination: '/app/noop', headers: { receipt: 'r-1' } });
   await receipt;
-  t.same(rec.problems, [], 'a real ACK is accepted');
+  t.same(c.problems, [], 'real ACKs are accepted');
   t.same(s.protocolErrors, []);
 });
 
@@ -179,22 +180,19 @@ t.test('sockjs-stomp: /info, the websocket transport framing, and stompjs throug
   t.match(info.headers.get('cache-control'), /no-store/);
   t.match(await info.json(), { websocket: true, cookie_needed: false, origins: ['*:*'], entropy: Number });
 
-  const socket = new SockJsOverWs(wsUrl(s, `${SOCKJS}/123/s3ss10n/websocket`), headers);
-  const rec = connectStomp(t, () => socket);
-  await rec.connected;
-  t.equal(socket.rawFrames[0], 'o', 'the first frame is o');
-  const notes = rec.subscribe(NOTIFICATION_DESTINATION);
-  const data = rec.subscribe(SALES_DESTINATION);
-  await eventually('live data through SockJS', () => (rec.messages.get(data)?.length ?? 0) >= 3, 5000);
-  t.match(socket.rawFrames[1], /^a\["CONNECTED\\nversion:1\.2\\n/, 'STOMP travels inside a[...]');
-  t.ok(socket.rawFrames.slice(1).every((f) => f === 'h' || f.startsWith('a[')), 'only a[...] and h frames while open');
-  t.same(socket.malformed, [], 'every frame is SockJS framing');
-  t.equal(rec.messages.get(notes), undefined, 'nothing on the notification subscription');
-  t.same(rec.problems, []);
+  const c = await strictClient(t, `${s.url}${SOCKJS}`, true, headers);
+  t.equal(c.raw[0], 'o', 'the first frame is o');
+  c.subscribe(NOTIFICATION_DESTINATION);
+  c.subscribe(SALES_DESTINATION);
+  await eventually('live data through SockJS', () => delivered(c, SALES_DESTINATION).length >= 3, 5000);
+  t.match(c.raw[1], /^a\["CONNECTED\\nversion:1\.2\\n/, 'STOMP travels inside a[...]');
+  t.ok(c.raw.slice(1).every((f) => f === 'h' || f.startsWith('a[')), 'only a[...] and h frames while open');
+  t.same(delivered(c, NOTIFICATION_DESTINATION), [], 'nothing on the notification subscription');
+  t.same(c.problems, [], 'sockjs-client and stompjs saw nothing malformed or unhandled');
 
   s.logOutUser('alice');
-  await eventually('the session closed', () => rec.closes.length >= 1, 5000);
-  t.same(socket.closeFrame, { code: 4001, reason: 'logged out' }, 'logout closes with c[4001,"logged out"]');
+  await c.closed;
+  t.equal(c.raw.at(-1), 'c[4001,"logged out"]', 'logout closes with c[4001,"logged out"]');
   t.same(s.protocolErrors, []);
 });
 

@@ -4,7 +4,8 @@
  * subscribes to, and which requests it repeats on its own (polling). Without playwright-core or a
  * browser the doctor says it could not watch the page.
  */
-import { clientMessages, parseFrames } from './framing-shim.js';
+import { clientMessages } from '../notifications/framing/sockjs.js';
+import { parseFrames } from '../notifications/framing/stomp.js';
 import type { DoctorSession } from './session.js';
 
 export interface WatchedSocket {

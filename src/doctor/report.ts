@@ -5,7 +5,8 @@
 import type { DeploymentConfig } from '../config/deployment.js';
 import { ActivityRules } from '../activity/rules.js';
 import { candidateLabel } from '../logout/candidates.js';
-import { isSessionPath, notificationDestinationRule } from './framing-shim.js';
+import { notificationDestinationRule } from '../notifications/framing/policy.js';
+import { sessionPathShape } from '../notifications/framing/sockjs.js';
 import type { LogoutCheck } from './logout-check.js';
 import type { PageWatch } from './page-watch.js';
 import type { SocketFinding } from './socket-probe.js';
@@ -34,7 +35,7 @@ const NOTIFICATION_WORD_HINT = 'any destination containing "notification"';
 
 /** SockJS session sockets collapse to `<prefix>/*\/*\/websocket`. */
 function notifyGlobOf(path: string): string {
-  return isSessionPath(path) ? path.replace(/\/[^/.]+\/[^/.]+\/websocket$/, '/*/*/websocket') : path;
+  return sessionPathShape(path)?.replace('/{server}/{session}/', '/*/*/') ?? path;
 }
 
 function framingOfWatched(s: PageWatch['sockets'][number]): string {
@@ -52,7 +53,7 @@ function preferNotificationNamed(paths: readonly string[]): string[] {
 }
 
 function notifySection(f: Findings, out: Report): void {
-  const isNotification = notificationDestinationRule((f.config as { notifyDestinations?: readonly string[] }).notifyDestinations ?? []);
+  const isNotification = notificationDestinationRule(f.config.notifyDestinations);
   const page = typeof f.page === 'string' ? undefined : f.page;
   const watched = page?.sockets ?? [];
   const framings = unique([...watched.map(framingOfWatched), ...f.probed.map((p) => p.framing)]);

@@ -11,7 +11,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { WebSocket } from 'ws';
-import { serverMessages } from './framing-shim.js';
+import { serverMessages } from '../notifications/framing/sockjs.js';
 
 export type ProbedFraming = 'json' | 'stomp' | 'sockjs-json' | 'sockjs-stomp';
 

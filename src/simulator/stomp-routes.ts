@@ -1,6 +1,7 @@
 /**
- * Panopticon simulator: the STOMP personalities' socket endpoints (registered inside the signed-in
- * scope, so an upgrade without a valid credential gets 401).
+ * Panopticon simulator: the STOMP personalities' socket endpoints. The sockets are registered
+ * inside the signed-in scope (an upgrade without a valid credential gets 401); SockJS's /info is
+ * public, as Spring setups usually permit it (sockjs-client asks it before any socket opens).
  *
  *   stomp         <context>/server/ws/stomp                          STOMP 1.2 over a plain WebSocket
  *   sockjs-stomp  <context>/server/sockjs/info                       SockJS info
@@ -62,7 +63,13 @@ function startStomp(sim: SimContext, request: FastifyRequest, link: TextLink, so
   new StompSession(link, { username, dataIntervalMs: sim.dataIntervalMs, heartBeatMs: sim.stompHeartBeatMs, onProtocolError });
 }
 
-/** Registers the endpoints of the configured STOMP personality (nothing for json). */
+/** SockJS's public /info (sockjs-stomp only). */
+export function registerSockJsInfo(app: FastifyInstance, sim: SimContext): void {
+  if (sim.wsProtocol !== 'sockjs-stomp') return;
+  app.get(`${sockJsPrefix(sim.contextPath)}/info`, async (_request, reply) => reply.header('cache-control', 'no-store, no-cache, must-revalidate, max-age=0').send(sockJsInfo()));
+}
+
+/** Registers the socket endpoints of the configured STOMP personality (nothing for json). */
 export function registerStompRoutes(scope: FastifyInstance, sim: SimContext): void {
   const ctx = sim.contextPath;
   const plainStomp = (socket: WebSocket, request: FastifyRequest) => startStomp(sim, request, webSocketLink(socket), socket);
@@ -72,7 +79,6 @@ export function registerStompRoutes(scope: FastifyInstance, sim: SimContext): vo
   }
   if (sim.wsProtocol !== 'sockjs-stomp') return;
   const prefix = sockJsPrefix(ctx);
-  scope.get(`${prefix}/info`, async (_request, reply) => reply.header('cache-control', 'no-store, no-cache, must-revalidate, max-age=0').send(sockJsInfo()));
   scope.get(`${prefix}/websocket`, { websocket: true }, plainStomp);
   scope.get<{ Params: { server: string; session: string } }>(`${prefix}/:server/:session/websocket`, { websocket: true }, (socket, request) => {
     if (!validSockJsIds(request.params.server, request.params.session)) {

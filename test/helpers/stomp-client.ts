@@ -1,130 +1,131 @@
 /**
- * Real STOMP clients for tests: `@stomp/stompjs` (the library browsers use) over a plain WebSocket
- * or over SockJS framing, recording everything a strict client would complain about.
- *
- *   sockJsOverWs(url, headers)  a WebSocket-like object that speaks SockJS's websocket transport
- *                               (o, h, a[...], c[...]) and records any frame that is not SockJS
- *   connectStomp(t, factory)    an activated stompjs Client with recorders: MESSAGE frames per
- *                               subscription, ERROR frames, unhandled messages/frames, closes
+ * Real STOMP clients for tests: @stomp/stompjs over a `ws` WebSocket (sub-protocols v12/v11/v10)
+ * or over sockjs-client (WebSocket transport), made strict: every raw message the client receives
+ * is checked (a valid sequence of STOMP frames; inside SockJS a valid `o`/`h`/`a[...]`/`c[...]`
+ * frame whose strings are STOMP frames), and every ERROR frame, unhandled message, unhandled frame
+ * or socket error is recorded as a problem.
  */
-import { Client, type IFrame, type IMessage, type IStompSocket } from '@stomp/stompjs';
-import type { Test } from 'tap';
-import { WebSocket } from 'ws';
+import { Client, type IMessage, type StompSubscription } from '@stomp/stompjs';
+import SockJS from 'sockjs-client';
+import WebSocket from 'ws';
+import { parseStrict } from './stomp-upstream.js';
 
-export const STOMP_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
-
-/** SockJS's WebSocket transport on top of `ws`, shaped like a browser WebSocket for stompjs. */
-export class SockJsOverWs implements IStompSocket {
-  onclose: ((ev?: unknown) => unknown) | null = null;
-  onerror: ((ev: unknown) => unknown) | null = null;
-  onmessage: ((ev: { data: string }) => unknown) | null = null;
-  onopen: ((ev?: unknown) => unknown) | null = null;
-  binaryType = 'arraybuffer';
-  readyState = 0;
-  /** every text frame as received */
-  readonly rawFrames: string[] = [];
-  /** frames that are not SockJS framing (must stay empty) */
-  readonly malformed: string[] = [];
-  /** the c[code,reason] frame, if one came */
-  closeFrame: { code: number; reason: string } | undefined;
-  private readonly ws: WebSocket;
-
-  constructor(readonly url: string, headers: Record<string, string>) {
-    this.ws = new WebSocket(url, { headers });
-    this.ws.on('message', (data) => this.receive(data.toString()));
-    this.ws.on('error', (err) => this.onerror?.(err));
-    this.ws.on('close', (code, reason) => {
-      this.readyState = 3;
-      this.onclose?.(this.closeFrame ?? { code, reason: reason.toString() });
-    });
-  }
-
-  private receive(text: string): void {
-    this.rawFrames.push(text);
-    if (text === 'o' && this.readyState === 0) {
-      this.readyState = 1;
-      this.onopen?.();
-    } else if (text === 'h') {
-      // heartbeat
-    } else if (text.startsWith('a[')) {
-      let messages: unknown;
-      try { messages = JSON.parse(text.slice(1)); } catch { messages = undefined; }
-      if (!Array.isArray(messages) || !messages.every((m) => typeof m === 'string')) {
-        this.malformed.push(text);
-        return;
-      }
-      for (const data of messages as string[]) this.onmessage?.({ data });
-    } else if (text.startsWith('c[')) {
-      const [code, reason] = JSON.parse(text.slice(1)) as [number, string];
-      this.closeFrame = { code, reason };
-    } else {
-      this.malformed.push(text);
-    }
-  }
-
-  send(data: unknown): void {
-    this.ws.send(JSON.stringify([typeof data === 'string' ? data : Buffer.from(data as ArrayBuffer).toString()]));
-  }
-
-  close(): void {
-    this.readyState = 2;
-    this.ws.close();
-  }
-}
-
-export interface StompRecorder {
+export interface StrictStompClient {
   readonly client: Client;
-  /** MESSAGE frames per subscription id, oldest first */
-  readonly messages: Map<string, IMessage[]>;
-  /** ERROR frames, unhandled messages/receipts/frames, socket errors: must stay empty */
+  /** raw WebSocket (or SockJS transport) messages received, in order */
+  readonly raw: string[];
+  /** anything a strict client would complain about */
   readonly problems: string[];
-  readonly closes: Array<{ code: number; reason: string }>;
-  /** resolves once CONNECTED arrived */
-  readonly connected: Promise<IFrame>;
-  /** subscribes and records what arrives for this subscription */
-  subscribe(destination: string, headers?: Record<string, string>): string;
+  /** messages delivered per destination subscribed */
+  readonly delivered: Map<string, IMessage[]>;
+  subscribe(destination: string, opts?: { ack?: 'auto' | 'client' | 'client-individual'; ackEach?: boolean }): StompSubscription;
+  readonly closed: Promise<void>;
+  close(): Promise<void>;
 }
 
-/** An activated stompjs client (no reconnect) that records what it sees; deactivated in teardown. */
-export function connectStomp(t: Test, webSocketFactory: () => IStompSocket): StompRecorder {
-  const messages = new Map<string, IMessage[]>();
+export interface StrictClientOptions {
+  /** ws://host:port/path (plain) or http://host:port/prefix (SockJS) */
+  readonly url: string;
+  readonly sockjs: boolean;
+  readonly headers: Record<string, string>;
+}
+
+const STOMP_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
+const SERVER_COMMANDS = new Set(['CONNECTED', 'MESSAGE', 'RECEIPT']);
+
+function checkStomp(text: string, problems: string[]): void {
+  try {
+    for (const f of parseStrict(text)) if (!SERVER_COMMANDS.has(f.command)) problems.push(`server frame ${f.command}: ${JSON.stringify(f.headers)}`);
+  } catch (err) {
+    problems.push(`malformed STOMP: ${(err as Error).message} in ${JSON.stringify(text.slice(0, 120))}`);
+  }
+}
+
+function checkSockJs(text: string, problems: string[]): void {
+  if (text === 'o' || text === 'h') return;
+  const kind = text[0];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text.slice(1));
+  } catch {
+    problems.push(`malformed SockJS frame ${JSON.stringify(text.slice(0, 120))}`);
+    return;
+  }
+  if (kind === 'c' && Array.isArray(parsed)) return;
+  if (kind !== 'a' || !Array.isArray(parsed) || !parsed.every((s) => typeof s === 'string')) {
+    problems.push(`malformed SockJS frame ${JSON.stringify(text.slice(0, 120))}`);
+    return;
+  }
+  for (const s of parsed as string[]) checkStomp(s, problems);
+}
+
+export async function openStrictClient(opts: StrictClientOptions): Promise<StrictStompClient> {
+  const raw: string[] = [];
   const problems: string[] = [];
-  const closes: Array<{ code: number; reason: string }> = [];
-  let resolveConnected!: (frame: IFrame) => void;
-  const connected = new Promise<IFrame>((resolve) => { resolveConnected = resolve; });
+  const delivered = new Map<string, IMessage[]>();
+  let markClosed!: () => void;
+  const closed = new Promise<void>((resolve) => { markClosed = resolve; });
+
+  const factory = (): unknown => {
+    if (opts.sockjs) {
+      const sock = new SockJS(opts.url, undefined, { transports: ['websocket'], transportOptions: { websocket: { headers: opts.headers } } } as never);
+      const internal = sock as unknown as { _transportMessage(msg: string): void };
+      const original = internal._transportMessage;
+      internal._transportMessage = function (this: unknown, msg: string) {
+        raw.push(msg);
+        checkSockJs(msg, problems);
+        original.call(this, msg);
+      };
+      return sock;
+    }
+    const ws = new WebSocket(opts.url, STOMP_SUBPROTOCOLS, { headers: opts.headers });
+    ws.on('message', (data) => {
+      const text = String(data);
+      raw.push(text);
+      checkStomp(text, problems);
+    });
+    return ws;
+  };
+
   const client = new Client({
-    webSocketFactory,
+    webSocketFactory: factory as never,
     reconnectDelay: 0,
-    heartbeatIncoming: 10_000,
-    heartbeatOutgoing: 10_000,
-    onConnect: (frame) => resolveConnected(frame),
-    onStompError: (frame) => problems.push(`ERROR: ${frame.headers['message'] ?? frame.body}`),
-    onUnhandledMessage: (message) => problems.push(`MESSAGE for no subscription: ${message.headers['subscription']}`),
-    onUnhandledReceipt: (frame) => problems.push(`unhandled RECEIPT ${frame.headers['receipt-id']}`),
-    onUnhandledFrame: (frame) => problems.push(`unhandled frame ${frame.command}`),
-    onWebSocketClose: (event: { code: number; reason: string }) => closes.push({ code: event.code, reason: String(event.reason) }),
+    heartbeatIncoming: 0,
+    heartbeatOutgoing: 0,
+    debug: () => undefined,
+    onStompError: (frame) => problems.push(`ERROR frame: ${frame.headers.message ?? ''}`),
+    onUnhandledMessage: (m) => problems.push(`unhandled MESSAGE on ${m.headers.subscription}`),
+    onUnhandledFrame: (f) => problems.push(`unhandled frame ${f.command}`),
+    onUnhandledReceipt: (f) => problems.push(`unhandled RECEIPT ${f.headers['receipt-id']}`),
+    onWebSocketError: () => problems.push('socket error'),
+    onWebSocketClose: () => markClosed(),
+  });
+  const connected = new Promise<void>((resolve, reject) => {
+    client.onConnect = () => resolve();
+    client.onWebSocketClose = () => {
+      markClosed();
+      reject(new Error(`closed before CONNECTED; problems: ${problems.join('; ')}`));
+    };
   });
   client.activate();
-  t.teardown(() => client.deactivate({ force: true }));
+  await connected;
+  client.onWebSocketClose = () => markClosed();
+
   return {
     client,
-    messages,
+    raw,
     problems,
-    closes,
-    connected,
-    subscribe(destination, headers = {}) {
-      const sub = client.subscribe(destination, (message) => {
-        const list = messages.get(sub.id) ?? [];
-        list.push(message);
-        messages.set(sub.id, list);
+    delivered,
+    closed,
+    subscribe(destination, sub = {}) {
+      const list: IMessage[] = [];
+      delivered.set(destination, list);
+      const headers: Record<string, string> = sub.ack === undefined ? {} : { ack: sub.ack };
+      return client.subscribe(destination, (m) => {
+        list.push(m);
+        if (sub.ackEach === true) m.ack();
       }, headers);
-      return sub.id;
     },
+    close: () => client.deactivate(),
   };
-}
-
-/** A plain WebSocket offering the STOMP sub-protocols (what stompjs does with brokerURL). */
-export function stompWebSocket(url: string, headers: Record<string, string>): IStompSocket {
-  const ws = new WebSocket(url, STOMP_SUBPROTOCOLS, { headers });
-  return ws as unknown as IStompSocket;
 }
