@@ -207,7 +207,7 @@ export const SETTINGS: readonly SettingRow[] = [
   { env: 'PROXY_LOGOUT_METHOD', key: 'logoutMethod', doc: '`POST`', meaning: 'HTTP method of every logout candidate written without one (the default list included)', parse: (raw) => configError(() => parseLogoutMethod(raw)) },
   {
     env: 'PROXY_LOGOUT_PATH', key: 'logoutPath', doc: '`POST <context>/server/rest/auth/logout, POST <context>/logout`',
-    meaning: 'Ordered, comma-separated `[METHOD ]path` logout candidates, called with each credential of a timed-out user (see "Logging out upstream")',
+    meaning: 'Ordered, comma-separated `[METHOD ]path` logout candidates, called with each credential of a timed-out user (see "The logout that gives licenses back")',
     // methods are filled in from PROXY_LOGOUT_METHOD once every row is read
     parse: (raw, c): LogoutCandidateSpec[] => raw === undefined || raw.trim() === ''
       ? [{ method: undefined, path: `${c.contextPath}/server/rest/auth/logout` }, { method: undefined, path: `${c.contextPath}/logout` }]
