@@ -20,6 +20,7 @@ import { SignJWT } from 'jose';
 import { startChild } from './lib/ipc.js';
 import { median, percentile, fmt, ratio, table, MiB } from './lib/stats.js';
 import { nginxBinary, nginxVersion, startNginx } from './lib/nginx.js';
+import { inspectionLines, measureInspection } from './lib/ws-inspection.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -319,6 +320,12 @@ async function main() {
   log(`  the upstream sent ${fmt(p.upstreamSentMiB, 1)} MiB in ${P.pushMs / 1000} s before back-pressure stopped it (the rest sits in socket buffers and the proxy's bounded queue); the client had read ${fmt(p.clientReadMiB, 1)} MiB before pausing`);
 
   await cleanup();
+
+  // ---- 4c. notification-socket inspection (in this process, after the children are gone) --------------
+  section('4c. Inspecting a notification socket: relay cost per frame (SocketPair, stand-in sockets)');
+  results.inspection = await measureInspection(quick ? { frames: 20_000, reps: 3 } : {});
+  for (const line of inspectionLines(results.inspection, fmt)) log(`  ${line}`);
+
   results.elapsedS = (Date.now() - benchStarted) / 1000;
 
   // ---- summary -----------------------------------------------------------------------------------------
@@ -465,6 +472,10 @@ function summary(r) {
   lines.push(`**WebSocket relay**: ${WS_CLIENTS} clients echoing small text frames — direct ${fmt(r.ws.direct)} msgs/s, through the proxy ${fmt(r.ws.ours)} msgs/s (${ratio(r.ws.ours, r.ws.direct)}). ` +
     `A client that never reads while the upstream pushes 64 KiB frames for ${P.pushMs / 1000} s: proxy RSS +${fmt(r.wsPaused.rssGrowthMiB, 1)} MiB at peak ` +
     `(${r.wsPaused.plateau ? 'flat over the last 2 s' : 'still growing at the end'}; live Buffers after a GC +${fmt(r.wsPaused.buffersHeldMiB, 1)} MiB); back-pressure stopped the upstream after ${fmt(r.wsPaused.upstreamSentMiB, 1)} MiB.`);
+  lines.push('');
+  lines.push('**Inspecting notification sockets** (relay code path per frame, medians):');
+  lines.push('');
+  for (const line of inspectionLines(r.inspection, fmt)) lines.push(`- ${line}`);
   return lines.join('\n');
 }
 

@@ -164,7 +164,7 @@ const SCRIPT = `
     var parts = [reach.warnableSockets + ' notification socket(s) can carry a warning'];
     reach.unwarnableSockets.forEach(function (s) { parts.push(s.path + ' (' + s.framing + '): ' + s.reason); });
     if (reach.httpTransport) parts.push('seen on HTTP transport ' + reach.httpTransport.transport + ': warnings cannot be injected there');
-    return parts.join('\n');
+    return parts.join('\\n');
   }
   function button(label, onClick, cls) {
     var b = document.createElement('button');

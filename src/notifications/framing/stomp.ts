@@ -19,7 +19,8 @@ export interface StompFrame {
 
 const NUL = '\0';
 const SUBPROTOCOL = /^v1([012])\.stomp$/;
-const CLIENT_COMMANDS = ['CONNECT', 'STOMP', 'SEND', 'SUBSCRIBE', 'UNSUBSCRIBE', 'ACK', 'NACK', 'BEGIN', 'COMMIT', 'ABORT', 'DISCONNECT'];
+/** the client commands a proxy follows; a message opening with another (SEND...) is not read */
+const FOLLOWED_COMMANDS = ['CONNECT', 'STOMP', 'SUBSCRIBE', 'UNSUBSCRIBE', 'ACK', 'NACK'];
 
 /** The STOMP version a negotiated WebSocket sub-protocol stands for (`v12.stomp` -> 1.2). */
 export function versionOfSubprotocol(protocol: string | undefined): StompVersion | undefined {
@@ -59,9 +60,12 @@ export function isConnectFrame(text: string): boolean {
   return startsWithCommand(text, ['CONNECT', 'STOMP']);
 }
 
-/** True when the text may hold client frames worth reading (any client command). */
-export function looksLikeClientFrame(text: string): boolean {
-  return startsWithCommand(text, CLIENT_COMMANDS);
+/**
+ * True when a client payload opens with a frame the proxy follows. Clients send one frame per
+ * message (stompjs, Spring's clients), so a message opening with SEND is data and is not read.
+ */
+export function opensWithFollowedFrame(text: string): boolean {
+  return startsWithCommand(text, FOLLOWED_COMMANDS);
 }
 
 const UNESCAPES: Readonly<Record<string, string>> = { n: '\n', c: ':', '\\': '\\', r: '\r' };

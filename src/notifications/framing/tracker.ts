@@ -18,7 +18,7 @@ import type { Notification } from '../messages.js';
 import type { FramingName, FramingObserver, FramingSetting, NotificationTarget, Reachability, RelayInspector } from './inspector.js';
 import { jsonText } from './json.js';
 import * as sockjs from './sockjs.js';
-import { isConnectFrame, looksLikeClientFrame, versionOfSubprotocol } from './stomp.js';
+import { isConnectFrame, opensWithFollowedFrame, versionOfSubprotocol } from './stomp.js';
 import { StompSession } from './stomp-session.js';
 
 
@@ -70,7 +70,7 @@ export class FramingTracker implements RelayInspector, NotificationTarget {
   }
 
   clientMessage(data: Buffer, isBinary: boolean): Buffer | undefined {
-    if (isBinary || data.length > CLIENT_CONTROL_LIMIT_BYTES || (this.#innerDecided && this.#stomp === undefined)) return data;
+    if (isBinary || data.length > CLIENT_CONTROL_LIMIT_BYTES || (this.#innerDecided && (this.#stomp === undefined || isDataMessage(data, this.#sockjs === true)))) return data;
     const text = data.toString();
     if (!this.#sockjs) {
       const kept = this.#follow(text);
@@ -99,7 +99,7 @@ export class FramingTracker implements RelayInspector, NotificationTarget {
       this.#updateWatch();
     }
     const stomp = this.#stomp;
-    if (stomp === undefined || !looksLikeClientFrame(payload)) return payload;
+    if (stomp === undefined || !opensWithFollowedFrame(payload)) return payload;
     const kept = stomp.followClient(payload);
     this.#updateWatch();
     return kept;
@@ -161,4 +161,16 @@ export class FramingTracker implements RelayInspector, NotificationTarget {
   #updateWatch(): void {
     this.watchesServer = this.#watched < MAX_WATCHED_SERVER_MESSAGES && (this.#sockjs === undefined || this.#stomp?.wantsServerFrames === true);
   }
+}
+
+/** `SEND` as bytes */
+const SEND_BYTES = [0x53, 0x45, 0x4e, 0x44];
+
+/** a client STOMP message that opens with SEND: data, not worth decoding (checked on the bytes) */
+function isDataMessage(data: Buffer, sockjs: boolean): boolean {
+  // inside SockJS the frame follows `["`
+  const at = sockjs ? 2 : 0;
+  if (data.length <= at + SEND_BYTES.length) return false;
+  for (let i = 0; i < SEND_BYTES.length; i++) if (data[at + i] !== SEND_BYTES[i]) return false;
+  return true;
 }
