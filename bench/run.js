@@ -3,7 +3,7 @@
  *
  * Every party runs in its own process so none shares an event loop with another:
  *   upstream.js (node:http + ws)  ·  contender.js bare / ours  ·  nginx (if installed)  ·  loadgen.js (autocannon, ws)
- *   engine.js (section 2, --expose-gc)
+ *   engine.js (section 2, --expose-gc)  ·  logout-release.js (section 5: simulator and proxy in this process)
  * Runs alternate between contenders (A B C D A B C D …) and medians are reported.
  *
  * BENCH_QUICK=1 shortens every phase (for checking the harness, not for figures).
@@ -21,6 +21,7 @@ import { startChild } from './lib/ipc.js';
 import { median, percentile, fmt, ratio, table, MiB } from './lib/stats.js';
 import { nginxBinary, nginxVersion, startNginx } from './lib/nginx.js';
 import { inspectionLines, measureInspection } from './lib/ws-inspection.js';
+import { runLogoutRelease } from './logout-release.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -326,6 +327,8 @@ async function main() {
   results.inspection = await measureInspection(quick ? { frames: 20_000, reps: 3 } : {});
   for (const line of inspectionLines(results.inspection, fmt)) log(`  ${line}`);
 
+  section('5. Logout: deadline -> verified release, per server personality (simulator + proxy in this process, real clock)');
+  results.logoutRelease = await runLogoutRelease({ log, rounds: quick ? 1 : 5 });
   results.elapsedS = (Date.now() - benchStarted) / 1000;
 
   // ---- summary -----------------------------------------------------------------------------------------

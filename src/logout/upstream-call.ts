@@ -8,13 +8,16 @@
  *   2xx/3xx                 looks done: verify; gone = released, still named = unverified -> next
  *   401/403 (no CSRF)       looks gone already: verify; gone = already gone, named = unverified -> next
  *   5xx, 408, 429, network  the server is in trouble: the queue retries later with backoff
- * When no candidate ends the session, the queue retries the job with backoff.
+ * When no candidate ends the session, the queue retries the job with backoff. Credentials that are
+ * not sessions (Basic, the trusted identity header) are not verified: any "who am I" with them
+ * names the user again, so their logout is judged by its status alone.
  */
 import { request, type Dispatcher } from 'undici';
 import type { AttemptOutcome, LogoutJob } from './queue.js';
 import { candidateLabel, type CandidateBook, type CandidateResult, type LogoutCandidate } from './candidates.js';
 import { withCsrf, type CsrfNames } from './csrf.js';
 import type { LogoutVerifier } from './verify.js';
+import { isReusableCredential } from '../identity/credentials.js';
 
 export interface LogoutEvents {
   /** a candidate answered like a success but "who am I" still names the user */
@@ -67,7 +70,8 @@ export function createUpstreamLogout(opts: UpstreamLogoutOptions): (job: LogoutJ
   /** Verifies a success-looking answer; `kind` is what it counts as once verified. */
   async function confirm(job: LogoutJob, c: LogoutCandidate, status: number, kind: 'released' | 'already-gone', replay: Record<string, string>): Promise<Step> {
     const label = candidateLabel(c);
-    if (opts.verify === undefined) {
+    // Basic and the trusted identity header are not sessions: "who am I" would sign them in again
+    if (opts.verify === undefined || isReusableCredential(job)) {
       book.record(c, kind, status);
       return { kind: 'final', outcome: { kind, status, candidate: label } };
     }

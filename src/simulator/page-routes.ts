@@ -55,23 +55,25 @@ export function registerPageRoutes(app: FastifyInstance, sim: SimContext): void 
     return reply.code(302).header('location', `${sim.origin}${ctx}/`).send();
   });
 
-  // Spring Security's logout (SIM_LOGOUT=spring) or the fake one: recorded, fails on purpose on demand
-  if (sim.logoutStyle !== 'rest') app.post(`${ctx}/logout`, async (request, reply) => handleLogout(sim, request, reply, 'redirect'));
-
-  // the dashboard's "Sign out" button
-  if (sim.logoutStyle === 'rest') app.post(`${ctx}/logout`, async (request, reply) => {
-    const identity = await sim.auth.identify(request.headers);
-    if (identity) {
-      noteIdentity(sim, request, identity);
-      endLoginOf(sim, identity);
-    }
-    const expired = { path: cookiePath, maxAge: 0 };
-    return reply
-      .code(302)
-      .header('set-cookie', [serialize(TOKEN_COOKIE, '', expired), serialize(SESSION_COOKIE, '', { ...expired, httpOnly: true })])
-      .header('location', `${ctx}/login?reason=${encodeURIComponent('Signed out')}`)
-      .send();
-  });
+  if (sim.logoutStyle === 'rest') {
+    // the dashboard's "Sign out" button (the proxy logs out through the REST path)
+    app.post(`${ctx}/logout`, async (request, reply) => {
+      const identity = await sim.auth.identify(request.headers);
+      if (identity) {
+        noteIdentity(sim, request, identity);
+        endLoginOf(sim, identity);
+      }
+      const expired = { path: cookiePath, maxAge: 0 };
+      return reply
+        .code(302)
+        .header('set-cookie', [serialize(TOKEN_COOKIE, '', expired), serialize(SESSION_COOKIE, '', { ...expired, httpOnly: true })])
+        .header('location', `${ctx}/login?reason=${encodeURIComponent('Signed out')}`)
+        .send();
+    });
+  } else {
+    // Spring Security's logout (SIM_LOGOUT=spring) or the fake one: recorded, fails on purpose on demand
+    app.post(`${ctx}/logout`, async (request, reply) => handleLogout(sim, request, reply, 'redirect'));
+  }
 
   registerClientAssets(app, ctx);
 
