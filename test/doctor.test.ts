@@ -118,6 +118,27 @@ t.test('doctor with a bearer token; a wrong password; bad usage', async (t) => {
   t.match(noCred.stderr, /give a way to sign in/);
 });
 
+t.test('report: polling already covered by the passive paths is kept as it is', async (t) => {
+  const config = loadDeploymentConfig({ PROXY_UPSTREAM: 'http://upstream.invalid:8080' });
+  const page = { sockets: [{ path: `${CTX}/server/ws/notifications`, envelope: 'plain' as const, stomp: false, subscriptions: [], framesReceived: 0 }], repeated: [{ method: 'GET', path: `${CTX}/server/rest/data/poll`, count: 4 }], consoleErrors: [] };
+  const report = buildReport({ config, signedIn: true, user: 'alice', page, probed: [], logout: undefined, cookieNames: ['JSESSIONID', 'CSRF-TOKEN'] });
+  t.ok(report.settings.includes(`PROXY_PASSIVE_PATHS=GET ${CTX}/server/rest/data/**`), 'unchanged');
+  t.ok(report.notes.includes(`the page repeated GET ${CTX}/server/rest/data/poll ×4 (already passive)`));
+  t.ok(report.settings.includes(`PROXY_NOTIFY_PATHS=${CTX}/server/ws/notifications`), 'the socket the page opened');
+  t.ok(report.notes.some((n) => /^the server set CSRF-TOKEN: if that is its CSRF cookie, set PROXY_CSRF_COOKIE/.test(n)), 'a CSRF cookie under another name is pointed out');
+  t.same(report.problems, []);
+});
+
+t.test('report: a STOMP page without a notification subscription is a problem', async (t) => {
+  const config = loadDeploymentConfig({ PROXY_UPSTREAM: 'http://upstream.invalid:8080' });
+  const page = { sockets: [{ path: `${CTX}/ws`, envelope: 'plain' as const, stomp: true, subscriptions: ['/topic/prices', '/user/queue/alerts'], framesReceived: 3 }], repeated: [], consoleErrors: [] };
+  const report = buildReport({ config, signedIn: true, user: 'alice', page, probed: [], logout: undefined, cookieNames: [] });
+  t.match(report.problems, [/the page subscribes to \/topic\/prices, \/user\/queue\/alerts but none is a notification destination/]);
+  const custom = buildReport({ config: loadDeploymentConfig({ PROXY_UPSTREAM: 'http://upstream.invalid:8080', PROXY_NOTIFY_DESTINATIONS: '/user/queue/alerts' }), signedIn: true, user: 'alice', page, probed: [], logout: undefined, cookieNames: [] });
+  t.same(custom.problems, [], 'with PROXY_NOTIFY_DESTINATIONS set, it fits');
+  t.ok(custom.settings.includes('PROXY_NOTIFY_DESTINATIONS=/user/queue/alerts'));
+});
+
 t.test('report: no socket found is a plain problem', async (t) => {
   const config = loadDeploymentConfig({ PROXY_UPSTREAM: 'http://upstream.invalid:8080' });
   const report = buildReport({ config, signedIn: true, user: 'alice', page: 'no browser', probed: [], logout: undefined, cookieNames: [] });
@@ -131,7 +152,8 @@ t.test('doctor watching the dashboard in Chromium (sockjs-stomp, spring + CSRF):
     return;
   }
   const s = await sim(t, { wsProtocol: 'sockjs-stomp', logoutStyle: 'spring', csrf: true, pollIntervalMs: 300 });
-  const run = await doctor(s, ['--user', 'alice', '--password', 'alice', '--watch-ms', '2500', '--browser', CHROMIUM_PATH]);
+  // a passive-path setting that misses the page's polling: the doctor must notice and suggest it
+  const run = await doctor(s, ['--user', 'alice', '--password', 'alice', '--watch-ms', '2500', '--browser', CHROMIUM_PATH, '--passive-paths', `GET ${CTX}/server/rest/other/**`]);
   timings.push(`sockjs-stomp × spring + CSRF, with Chromium: ${run.tookMs} ms (exit ${run.code})`);
   if (run.code !== 0) t.comment(run.stdout + run.stderr);
   t.equal(run.code, 0, 'exit 0');
@@ -140,8 +162,8 @@ t.test('doctor watching the dashboard in Chromium (sockjs-stomp, spring + CSRF):
   t.equal(settings.get('PROXY_NOTIFY_DESTINATIONS'), '/user/queue/notifications', 'the page\'s notification subscription');
   t.match(run.stdout, /subscriptions: \/user\/queue\/notifications \(notification\), \/topic\/data\/sales/);
   t.match(run.stdout, /page socket\s+\/panopticon\/server\/sockjs\/[^/]+\/[^/]+\/websocket: SockJS, STOMP/);
-  t.match(run.stdout, /the page repeated GET \/panopticon\/server\/rest\/data\/poll ×\d+ \(already passive\)/, 'the polling was observed and is passive already');
-  t.equal(settings.get('PROXY_PASSIVE_PATHS'), `GET ${CTX}/server/rest/data/**`);
+  t.match(run.stdout, /the page repeated GET \/panopticon\/server\/rest\/data\/poll ×\d+ \(counts as activity today\)/, 'the polling was observed, and it is not passive under the given setting');
+  t.equal(settings.get('PROXY_PASSIVE_PATHS'), `GET ${CTX}/server/rest/other/**,GET ${CTX}/server/rest/data/poll`, 'the poll is added to the passive paths');
   t.equal(settings.get('PROXY_LOGOUT_PATH'), `POST ${CTX}/logout`);
   t.notMatch(run.stdout, /page console error/, 'the page had no errors');
   t.notOk('alice' in s.licensesInUse(), 'released');
