@@ -26,7 +26,7 @@ async function scale({ redisUrl, users, expiring, replicas }) {
   const { DEFAULT_SETTINGS } = await import('../../dist/properties/settings.js');
   const { default: pino } = await import('pino');
   const logger = pino({ level: 'silent' });
-  const config = loadDeploymentConfig({ PROXY_UPSTREAM: 'http://bench.invalid:1', PROXY_REDIS_URL: redisUrl, PROXY_REDIS_FLUSH_MS: '250' });
+  const config = loadDeploymentConfig({ PROXY_UPSTREAM: 'http://bench.invalid:1', PROXY_REDIS_URL: redisUrl, PROXY_REDIS_FLUSH_MS: '250', PROXY_REDIS_PREFIX: 'stp-scale:' });
   const box = new SecretBox(stateKeyBytes('bench-state-key-0123456789abcdefghijklmnopq'));
   const settingsFor = (timeoutMs) => Object.freeze({ ...DEFAULT_SETTINGS, enabled: true, timeoutMs, timeoutMinutes: timeoutMs / MINUTE_MS, notifyBeforeMs: 0, notifyBeforeMinutes: 0 });
 

@@ -1,8 +1,8 @@
 /**
- * Section 5 of `npm run bench`: several replicas on Redis (store=redis).
- *   5a. req/s of the proxy with store=redis against store=memory (same load, alternating rounds):
+ * Section 6 of `npm run bench`: several replicas on Redis (store=redis).
+ *   6a. req/s of the proxy with store=redis against store=memory (same load, alternating rounds):
  *       the request path must not wait for Redis (goal ≥ 0.9×).
- *   5b. scale: 100 000 users over three replicas, 10 000 of them expiring at the same moment;
+ *   6b. scale: 100 000 users over three replicas, 10 000 of them expiring at the same moment;
  *       every logout exactly once, and how long until the last one was done (replica-scale.js).
  * Skipped when redis-server is not installed.
  */

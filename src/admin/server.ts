@@ -11,12 +11,13 @@ import type { DeploymentConfig } from '../config/deployment.js';
 import type { SessionEngine, SessionView } from '../sessions/engine.js';
 import type { RequestNote } from '../sessions/store.js';
 import { RECENT_NOTES_MAX } from '../sessions/store.js';
-import type { SocketRegistry } from '../notifications/registry.js';
+import type { SocketRegistry, UserReachability } from '../notifications/registry.js';
 import { systemClock } from '../sessions/clock.js';
 import type { ProxyMetrics } from './metrics.js';
 import { assertAdminBindingSafe, registerAdminAuth } from './auth.js';
 import { HEALTH_PATHS, registerHealthRoutes } from './health.js';
 import { adminPageCsp, adminPageHtml } from './page.js';
+import { upstreamJson, type UpstreamProviders } from './upstream.js';
 
 export interface AdminDeps {
   config: DeploymentConfig;
@@ -36,6 +37,8 @@ export interface AdminDeps {
   replicas?: { socketsByReplica(user: string): Record<string, number> };
   /** store=redis: true while Redis is unreachable */
   storeDegraded?(): boolean;
+  /** what the proxy found out about the upstream (GET /admin/upstream); absent: 404 */
+  upstream?: UpstreamProviders;
 }
 
 /** One user's session as the admin API shows it. */
@@ -54,6 +57,8 @@ export interface AdminSessionJson {
   openSockets: number;
   /** store=redis: open sockets per replica id */
   socketsByReplica?: Record<string, number>;
+  /** whether the user can be warned: notification sockets that can / cannot carry a warning, HTTP transport seen */
+  reachability: UserReachability;
   credentials: number;
 }
 
@@ -70,9 +75,11 @@ const PUBLIC_PATHS = new Set([...HEALTH_PATHS, '/admin', '/']);
 
 export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance> {
   const { config, engine, metrics, audit } = deps;
+  // reachability describes this replica's sockets of the user (store=redis: the others' are counted, not described)
+  const reachability = (user: string) => deps.registry.reachability(user);
   const sockets: SocketCounts = deps.replicas
-    ? { count: (user) => sum(deps.replicas!.socketsByReplica(user)), byReplica: (user) => deps.replicas!.socketsByReplica(user) }
-    : { count: (user) => deps.registry.countByUser(user) };
+    ? { count: (user) => sum(deps.replicas!.socketsByReplica(user)), byReplica: (user) => deps.replicas!.socketsByReplica(user), reachability }
+    : { count: (user) => deps.registry.countByUser(user), reachability };
   assertAdminBindingSafe(config);
   const nowMs = () => (deps.clock ?? systemClock).now();
 
@@ -112,6 +119,9 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
       .header('x-frame-options', 'DENY');
     return adminPageHtml(nonce);
   });
+
+  const upstream = deps.upstream;
+  if (upstream) app.get('/admin/upstream', async () => upstreamJson(upstream, nowMs()));
 
   app.get('/admin/sessions', async () => {
     const now = nowMs();
@@ -184,6 +194,7 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
 
 interface SocketCounts {
   count(user: string): number;
+  reachability(user: string): UserReachability;
   byReplica?(user: string): Record<string, number>;
 }
 
@@ -206,6 +217,7 @@ function sessionJson(v: SessionView, sockets: SocketCounts, nowMs: number): Admi
     warnAtMs: v.warnAtMs ?? null,
     loggedOutAtMs: v.loggedOutAtMs ?? null,
     openSockets: sockets.count(v.user),
+    reachability: sockets.reachability(v.user),
     credentials: v.credentials,
   };
   if (sockets.byReplica) json.socketsByReplica = sockets.byReplica(v.user);

@@ -40,7 +40,7 @@ export class SharedRevocations {
 
   #change(fingerprint: string, entry: RevokedEntry | null): void {
     this.#pending.set(fingerprint, entry);
-    this.#opts.link.publish(entry ? 'revoke' : 'forgive', entry ? { entries: [entry] } : { fingerprints: [fingerprint] });
+    void this.#opts.link.publish(entry ? 'revoke' : 'forgive', entry ? { entries: [entry] } : { fingerprints: [fingerprint] });
     void this.#write();
   }
 

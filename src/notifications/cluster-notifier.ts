@@ -20,12 +20,12 @@ export class ClusterNotifier implements UserNotifications {
   }
 
   warn(user: string, minutesUntilTimeout: number): number {
-    this.#link.publish('notify', { kind: 'warn', user, minutes: minutesUntilTimeout });
+    void this.#link.publish('notify', { kind: 'warn', user, minutes: minutesUntilTimeout });
     return this.#local.warn(user, minutesUntilTimeout);
   }
 
   logout(user: string, reason?: string): Promise<number> {
-    this.#link.publish('notify', { kind: 'logout', user, reason: reason ?? null });
+    void this.#link.publish('notify', { kind: 'logout', user, reason: reason ?? null });
     return this.#local.logout(user, reason);
   }
 

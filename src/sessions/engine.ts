@@ -412,7 +412,10 @@ function addCredential(record: SessionRecord, credential: CredentialInput, nowMs
   const existing = record.credentials.get(credential.fingerprint);
   if (existing) {
     existing.lastSeenMs = nowMs;
-    return false;
+    if (credential.csrf === undefined || credential.csrf === existing.csrf) return false;
+    // a new object, so a shared store seals and writes the credential again
+    record.credentials.set(credential.fingerprint, { ...existing, csrf: credential.csrf });
+    return true;
   }
   record.credentials.set(credential.fingerprint, { ...credential, lastSeenMs: nowMs });
   if (record.credentials.size > CREDENTIALS_PER_USER_MAX) {

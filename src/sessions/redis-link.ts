@@ -4,7 +4,7 @@
  *
  * Commands never queue while Redis is unreachable (they fail at once), so nothing that calls
  * Redis can hold up a request. A PING every second notices a Redis that stopped answering without
- * closing the connection. Up/down transitions are logged once each, and on every "up" the parts
+ * closing the connection (two missed in a row). Up/down transitions are logged once each, and on every "up" the parts
  * that share state reconcile (told whether Redis came back empty).
  */
 import { hostname } from 'node:os';
@@ -36,6 +36,7 @@ export type RedisLinkConfig = Pick<DeploymentConfig, 'redisUrl' | 'redisPrefix' 
 
 const PING_MS = 1000;
 const COMMAND_TIMEOUT_MS = 2000;
+const PINGS_MISSED_FOR_DOWN = 2;
 
 export class RedisLink {
   readonly replicaId: string;
@@ -52,6 +53,7 @@ export class RedisLink {
   #epoch: string | undefined;
   #reconciling: Promise<void> | undefined;
   #pinger: NodeJS.Timeout | undefined;
+  #failedPings = 0;
   #closed = false;
   /** transitions to "down" since start (for the metric) */
   downTransitions = 0;
@@ -97,10 +99,12 @@ export class RedisLink {
     this.#messageHandlers.push(handler);
   }
 
-  /** Sends an event to every replica (this one receives it too). Never throws; lost while Redis is down. */
-  publish(t: string, body: Record<string, unknown>): void {
-    if (!this.#up) return;
-    this.cmd.publish(this.#channel, JSON.stringify({ ...body, t, from: this.replicaId })).catch(() => undefined);
+  /**
+   * Sends an event to every replica (this one receives it too). Never throws: resolves false when
+   * Redis did not take it (the caller decides whether to send it again).
+   */
+  publish(t: string, body: Record<string, unknown>): Promise<boolean> {
+    return this.cmd.publish(this.#channel, JSON.stringify({ ...body, t, from: this.replicaId })).then(() => true, () => false);
   }
 
   /**
@@ -142,8 +146,10 @@ export class RedisLink {
     if (this.#closed || this.#reconciling) return;
     try {
       await this.cmd.ping();
+      this.#failedPings = 0;
     } catch (err) {
-      this.#setDown((err as Error).message);
+      // one slow answer on a busy machine is not an outage; a closed connection is reported at once
+      if (++this.#failedPings >= PINGS_MISSED_FOR_DOWN) this.#setDown((err as Error).message);
       return;
     }
     if (!this.#up) await this.#becomeUp();

@@ -301,8 +301,9 @@ export class RedisSessionStore implements SessionStore {
     }
     for (const a of announced) this.#newSession.delete(a.u);
     for (const c of sealedNow) this.#written.add(c);
-    for (let i = 0; i < announced.length; i += ANNOUNCE_BATCH) this.#link.publish('act', { users: announced.slice(i, i + ANNOUNCE_BATCH) });
-    return true;
+    // an announcement Redis did not take is sent again with the next write (writes are idempotent)
+    const sent = await Promise.all(Array.from({ length: Math.ceil(announced.length / ANNOUNCE_BATCH) }, (_, k) => this.#link.publish('act', { users: announced.slice(k * ANNOUNCE_BATCH, (k + 1) * ANNOUNCE_BATCH) })));
+    return sent.every(Boolean);
   }
 
   #touchArgs(record: SessionRecord, newSession: boolean, sealedNow: StoredCredential[]): string[] {
