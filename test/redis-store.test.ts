@@ -107,3 +107,17 @@ t.test('replicas that read different timeout settings are named in one warning',
   t.match(String(warnings[0]!['msg']), /replica-b has .*minutes=15.*replica-a has .*minutes=10/);
   t.same(dirB.socketsByReplica('alice'), { 'replica-a': 2 }, 'B knows alice\'s sockets are on A');
 });
+
+t.test('the claim script: a replica that lost the answer recognises its own claim; another replica does not', async (t) => {
+  const { withScripts } = await import('../src/sessions/redis-scripts.js');
+  const redis = await startRedis(t);
+  const link = linkTo(t, redis.url);
+  await link.waitUntilUp(5000);
+  const r = withScripts(link.cmd);
+  await r.hset('stp:u:{amy}', 'idle', '1000');
+  await r.hset('stp:u:{amy}:c', 'fp1', 'v1.sealed');
+  t.same(await r.stpClaim('stp:u:{amy}', 'stp:u:{amy}:c', 'logout', '1000', '0', '5000', 'replica-a'), ['won', '1000', 'fp1', 'v1.sealed']);
+  t.same(await r.stpClaim('stp:u:{amy}', 'stp:u:{amy}:c', 'logout', '1000', '0', '5001', 'replica-a'), ['won', '1000', 'fp1', 'v1.sealed'], 'asked again by the same replica: still its claim');
+  t.same(await r.stpClaim('stp:u:{amy}', 'stp:u:{amy}:c', 'logout', '1000', '0', '5002', 'replica-b'), ['taken', '1000', '5000', 'replica-a'], 'another replica: taken, with when and by whom');
+  t.same(await r.stpClaim('stp:u:{amy}', 'stp:u:{amy}:c', 'logout', '900', '0', '5003', 'replica-b'), ['moved', '1000'], 'an older idle period: the record moved on');
+});

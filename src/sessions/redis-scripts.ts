@@ -37,9 +37,11 @@ return 1
 `;
 
 /**
- * KEYS: record, credentials. ARGV: action (warn|logout), period, force (1|0), nowMs.
+ * KEYS: record, credentials. ARGV: action (warn|logout), period, force (1|0), nowMs, replica.
  * Returns {'won', period, fp1, sealed1, ...} (credentials only for a logout), {'moved', idle}
- * when the shared record shows later activity, or {'taken', claimedPeriod, out}.
+ * when the shared record shows later activity, or {'taken', claimedPeriod, out, claimant}.
+ * The claimant (`<action>By`) is kept so a replica whose answer was lost (a timeout on a busy
+ * connection while Redis did run the script) recognises its own claim when it asks again.
  */
 const CLAIM = `
 local h = KEYS[1]
@@ -51,8 +53,18 @@ if idle > period then
 end
 local field = ARGV[1]
 local cur = tonumber(redis.call('HGET', h, field) or '-1')
-if cur >= period then return {'taken', tostring(cur), redis.call('HGET', h, 'out') or ''} end
-redis.call('HSET', h, field, tostring(period))
+if cur >= period then
+  local by = redis.call('HGET', h, field .. 'By') or ''
+  if cur == period and by == ARGV[5] and field == 'logout' then
+    local again = {'won', tostring(period)}
+    local creds = redis.call('HGETALL', KEYS[2])
+    for i = 1, #creds do again[#again + 1] = creds[i] end
+    return again
+  end
+  if cur == period and by == ARGV[5] then return {'won', tostring(period)} end
+  return {'taken', tostring(cur), redis.call('HGET', h, 'out') or '', by}
+end
+redis.call('HSET', h, field, tostring(period), field .. 'By', ARGV[5])
 if idle < period then redis.call('HSET', h, 'idle', tostring(period)) end
 if field ~= 'logout' then return {'won', tostring(period)} end
 redis.call('HSET', h, 'out', ARGV[4])
@@ -86,7 +98,7 @@ return 1
 
 export interface SessionScripts {
   stpTouch(record: string, creds: string, ...args: string[]): Promise<number>;
-  stpClaim(record: string, creds: string, action: string, period: string, force: string, nowMs: string): Promise<string[]>;
+  stpClaim(record: string, creds: string, action: string, period: string, force: string, nowMs: string, replica: string): Promise<string[]>;
   stpForget(record: string, creds: string): Promise<number>;
   stpRenew(lease: string, replica: string, ttlMs: string): Promise<number>;
   stpFinish(lease: string, job: string, replica: string): Promise<number>;

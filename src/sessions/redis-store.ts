@@ -37,6 +37,8 @@ export interface RedisStoreOptions {
 
 /** How long a user's record lives in Redis after its last write. */
 const RECORD_TTL_MS = 8 * 24 * 3_600_000;
+/** claims sent to Redis at once (the rest wait their turn in this process) */
+const MAX_CLAIMS_IN_FLIGHT = 256;
 /** users written per pipeline */
 const WRITE_BATCH = 500;
 /** users per announcement on the event channel (keeps messages small) */
@@ -86,6 +88,8 @@ export class RedisSessionStore implements SessionStore {
   /** claims are deferred until then (just after Redis came back) */
   #settledAtMs = 0;
   #graceTimer: NodeJS.Timeout | undefined;
+  #claimsInFlight = 0;
+  readonly #claimWaiters: Array<() => void> = [];
   #flushing: Promise<void> | undefined;
 
   constructor(opts: RedisStoreOptions) {
@@ -193,7 +197,7 @@ export class RedisSessionStore implements SessionStore {
     try {
       await this.flush();
       const key = this.#keys(user);
-      const answer = await this.#redis.stpClaim(key.record, key.creds, action, String(periodMs), force ? '1' : '0', String(this.#clock.now()));
+      const answer = await this.#limited(() => this.#redis.stpClaim(key.record, key.creds, action, String(periodMs), force ? '1' : '0', String(this.#clock.now()), this.#link.replicaId));
       return this.#applyClaim(user, action, periodMs, answer);
     } catch (err) {
       this.#logger.debug({ err, user, action }, 'claim deferred: Redis did not answer');
@@ -225,6 +229,18 @@ export class RedisSessionStore implements SessionStore {
     this.#local.claim(user, action, sharedMs > periodMs ? sharedMs : periodMs);
     for (let i = 0; i + 1 < rest.length; i += 2) this.#adoptCredential(record, rest[i + 1]!);
     return true;
+  }
+
+  /** At most MAX_CLAIMS_IN_FLIGHT claims wait for Redis at once, so a burst does not swamp the connection. */
+  async #limited<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.#claimsInFlight >= MAX_CLAIMS_IN_FLIGHT) await new Promise<void>((resolve) => this.#claimWaiters.push(resolve));
+    this.#claimsInFlight++;
+    try {
+      return await fn();
+    } finally {
+      this.#claimsInFlight--;
+      this.#claimWaiters.shift()?.();
+    }
   }
 
   #defer(user: string): false {
