@@ -165,6 +165,7 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
         const idleSweep = setInterval(() => proxy.server.closeIdleConnections?.(), IDLE_SWEEP_MS);
         try {
           await withTimeout(proxy.close(), config.shutdownGraceMs, () => {
+            logger.warn({ event: 'shutdown-grace-expired', graceMs: config.shutdownGraceMs, sockets: registry.size }, 'shutdown grace period over; cutting the connections still open');
             proxy.server.closeAllConnections?.();
             // upgraded sockets are not the HTTP server's to close; one whose peer stopped reading
             // (or whose partner did, so it is paused) would never finish its closing handshake
@@ -208,8 +209,10 @@ async function loadState(file: StateFile, clock: Clock, logger: pino.Logger) {
   return state;
 }
 
-function closeGoingAway(socket: { close(code: number, reason: string): void; terminate(): void }): void {
+function closeGoingAway(socket: { close(code: number, reason: string): void; terminate(): void; resume(): void }): void {
   try {
+    // a socket paused by back-pressure would never read the peer's closing frame (or its end)
+    socket.resume();
     socket.close(1001, 'proxy shutting down');
   } catch {
     socket.terminate();

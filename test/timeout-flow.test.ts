@@ -190,10 +190,14 @@ t.test('logout is retried until the upstream accepts it (fails three times first
   await s.get('/panopticon/', { cookie });
   s.sim.failures.failLogout(3, 500);
   clock.advance(MINUTE_MS);
+  // Each clock step starts whatever retry is due; the next step waits until that call has finished
+  // (events, not real-time sleeps), so a slow machine cannot make the clock run past the retries.
+  await eventually('the first logout call', () => s.sim.logoutCalls.length >= 1);
   for (let i = 0; i < 40 && !s.sim.logoutCalls.some((c) => c.status === 200); i++) {
-    await new Promise((r) => setTimeout(r, 30));
+    await eventually('logout call settled', () => s.proxy.queue.inFlight === 0);
     clock.advance(2000);
   }
+  await eventually('logout call settled', () => s.proxy.queue.inFlight === 0);
   t.same(s.sim.logoutCalls.map((c) => c.status), [500, 500, 500, 200]);
   t.same(s.sim.licensesInUse(), {}, 'released in the end');
   const retries = s.logs.filter((l) => l.event === 'logout-retry');
