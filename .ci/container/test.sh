@@ -86,13 +86,15 @@ step "starting the simulator and the proxy (host network, --read-only)"
 "${pod[@]}" run -d --name stp-sim --network host --read-only "${ulimits[@]}" \
   -e SIM_HOST=127.0.0.1 -e SIM_PORT="$sim_port" -e SIM_CONTEXT_PATH=/panopticon \
   -e SIM_PUBLIC_ORIGIN="http://127.0.0.1:$sim_port" -e SIM_TOKEN_SECRET="$secret" \
-  --health-interval disable "$image" node dist/simulator/main.js >/dev/null
+  "$image" node dist/simulator/main.js >/dev/null 2>>"$work/podman-run.err" || { cat "$work/podman-run.err" >&2; fail "could not start the simulator container"; }
 "${pod[@]}" run -d --name stp-proxy --network host --read-only --tmpfs /tmp "${ulimits[@]}" \
   -v "$work/config:/config:ro" -v "$work/data:/data" \
   -e PROXY_UPSTREAM="http://127.0.0.1:$sim_port" -e PROXY_HOST=127.0.0.1 -e PROXY_PORT="$proxy_port" \
   -e PROXY_ADMIN_HOST=127.0.0.1 -e PROXY_ADMIN_PORT="$admin_port" -e PROXY_ADMIN_TOKEN="$admin_token" \
   -e PROXY_TOKEN_SECRET="$secret" -e PROXY_STATE_SAVE_MS=60000 -e PROXY_SHUTDOWN_GRACE_MS=2000 \
-  --health-interval disable "$image" >/dev/null  # no systemd timer here: the check is run below
+  "$image" >/dev/null 2>>"$work/podman-run.err" || { cat "$work/podman-run.err" >&2; fail "could not start the proxy container"; }
+# (without systemd, podman complains on stderr that it cannot schedule the periodic health check;
+# the check itself is run below with `podman healthcheck run`)
 
 # the image's own HEALTHCHECK command, run by podman (no systemd timer needed)
 healthy=
