@@ -3,7 +3,7 @@
  *
  * Every party runs in its own process so none shares an event loop with another:
  *   upstream.js (node:http + ws)  ·  contender.js bare / ours  ·  nginx (if installed)  ·  loadgen.js (autocannon, ws)
- *   engine.js (section 2, --expose-gc)
+ *   engine.js (section 2, --expose-gc)  ·  logout-release.js (section 5: simulator and proxy in this process)
  * Runs alternate between contenders (A B C D A B C D …) and medians are reported.
  *
  * BENCH_QUICK=1 shortens every phase (for checking the harness, not for figures).
@@ -20,6 +20,7 @@ import { SignJWT } from 'jose';
 import { startChild } from './lib/ipc.js';
 import { median, percentile, fmt, ratio, table, MiB } from './lib/stats.js';
 import { nginxBinary, nginxVersion, startNginx } from './lib/nginx.js';
+import { runLogoutRelease } from './logout-release.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -319,6 +320,9 @@ async function main() {
   log(`  the upstream sent ${fmt(p.upstreamSentMiB, 1)} MiB in ${P.pushMs / 1000} s before back-pressure stopped it (the rest sits in socket buffers and the proxy's bounded queue); the client had read ${fmt(p.clientReadMiB, 1)} MiB before pausing`);
 
   await cleanup();
+
+  section('5. Logout: deadline -> verified release, per server personality (simulator + proxy in this process, real clock)');
+  results.logoutRelease = await runLogoutRelease({ log, rounds: quick ? 1 : 5 });
   results.elapsedS = (Date.now() - benchStarted) / 1000;
 
   // ---- summary -----------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
  * session data — the script fetches /admin/sessions (with the bearer token the operator typed in,
  * kept in sessionStorage) and builds the table with textContent only, never innerHTML.
  */
-
+import { UPSTREAM_HTML, UPSTREAM_SCRIPT } from './page-upstream.js';
 import { CHARTS_CSS, CHARTS_SCRIPT, HISTORY_SECTION_HTML, TIMELINE_HTML } from './page-charts.js';
 
 /** The page, with `nonce` allowing its inline script and style under the CSP below. */
@@ -50,7 +50,7 @@ ${HISTORY_SECTION_HTML}
   <table><thead><tr><th>Time</th><th>Request</th><th>Counted</th><th>Rule</th></tr></thead><tbody id="detail-recent"></tbody></table>
   <button id="detail-close" type="button">Close</button>
 </section>
-<script nonce="${nonce}">${SCRIPT}${CHARTS_SCRIPT}</script>
+${UPSTREAM_HTML}<script nonce="${nonce}">${SCRIPT}${CHARTS_SCRIPT}</script>
 </body>
 </html>
 `;
@@ -99,7 +99,8 @@ td.actions { white-space: nowrap; }
 #detail { margin-top: 1.5rem; padding: .75rem 1rem; border: 1px solid var(--line); border-radius: .4rem; }
 `;
 
-// Plain browser JavaScript (no template interpolation inside: only single quotes and no backticks).
+// Plain browser JavaScript (only single quotes and no backticks; the one interpolation is the
+// upstream section's script, written under the same rule).
 const SCRIPT = `
 'use strict';
 (function () {
@@ -171,7 +172,7 @@ const SCRIPT = `
     return b;
   }
   function userPath(user) { return '/admin/sessions/' + encodeURIComponent(user); }
-
+${UPSTREAM_SCRIPT}
   function render(data) {
     offsetMs = data.now - Date.now();
     var s = data.settings;
@@ -241,6 +242,8 @@ const SCRIPT = `
     api('GET', '/admin/sessions').then(function (data) {
       render(data);
       document.dispatchEvent(new CustomEvent('stp-sessions-loaded'));
+      return loadUpstream();
+    }).then(function () {
       if ($('message').className === 'error') show('', false);
     }).catch(function (err) { show(err.message, true); }).then(function () { busy = false; });
   }

@@ -18,6 +18,7 @@ import { assertAdminBindingSafe, registerAdminAuth } from './auth.js';
 import { HEALTH_PATHS, registerHealthRoutes } from './health.js';
 import { ActivityHistory, registerHistoryRoute } from './history.js';
 import { adminPageCsp, adminPageHtml } from './page.js';
+import { upstreamJson, type UpstreamProviders } from './upstream.js';
 
 export interface AdminDeps {
   config: DeploymentConfig;
@@ -33,6 +34,8 @@ export interface AdminDeps {
   audit: pino.Logger;
   /** the engine's clock, for "now" and countdowns (default: the system clock) */
   clock?: { now(): number };
+  /** what the proxy found out about the upstream (GET /admin/upstream); absent: 404 */
+  upstream?: UpstreamProviders;
 }
 
 /** One user's session as the admin API shows it. */
@@ -106,6 +109,9 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
       .header('x-frame-options', 'DENY');
     return adminPageHtml(nonce);
   });
+
+  const upstream = deps.upstream;
+  if (upstream) app.get('/admin/upstream', async () => upstreamJson(upstream, nowMs()));
 
   app.get('/admin/sessions', async () => {
     const now = nowMs();

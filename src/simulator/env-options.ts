@@ -23,6 +23,8 @@ export const SIM_ENV_DOC: ReadonlyArray<readonly [name: string, meaning: string]
   ['SIM_POLL_INTERVAL_MS', 'dashboard background polling interval (default 5000)'],
   ['SIM_PUBLIC_ORIGIN', 'origin for the absolute login redirect (default http://127.0.0.1:PORT)'],
   ['SIM_LOG_LEVEL', 'pino level (default info)'],
+  ['SIM_LOGOUT', 'rest (REST logout path), spring (only POST <context>/logout, redirect answer) or fake (answers 200, ends nothing); default rest'],
+  ['SIM_CSRF', 'true: Spring-style CSRF (XSRF-TOKEN cookie, X-XSRF-TOKEN header required on POST/PUT/PATCH/DELETE); default false'],
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -64,6 +66,13 @@ export function optionsFromEnv(env: Env): SimulatorOptions {
   if (dataMs !== undefined) opts.dataIntervalMs = dataMs;
   const pollMs = wholeNumber(env, 'SIM_POLL_INTERVAL_MS', 1);
   if (pollMs !== undefined) opts.pollIntervalMs = pollMs;
+  const logout = set(env, 'SIM_LOGOUT')?.trim().toLowerCase();
+  if (logout !== undefined) {
+    if (logout !== 'rest' && logout !== 'spring' && logout !== 'fake') throw new Error(`SIM_LOGOUT=${JSON.stringify(env['SIM_LOGOUT'])}: expected rest, spring or fake`);
+    opts.logoutStyle = logout;
+  }
+  const csrf = flag(env, 'SIM_CSRF');
+  if (csrf !== undefined) opts.csrf = csrf;
   const origin = set(env, 'SIM_PUBLIC_ORIGIN');
   if (origin) opts.publicOrigin = new URL(origin).origin;
   return opts;

@@ -12,7 +12,8 @@ import websocket from '@fastify/websocket';
 import { pino, type Logger } from 'pino';
 import { registerApiRoutes } from './api-routes.js';
 import { Authenticator, type IssueTokenOptions } from './auth.js';
-import { Ring, pathOf, type LogoutCall, type RequestRecord, type SimContext } from './context.js';
+import { Ring, pathOf, type LogoutCall, type LogoutStyle, type RequestRecord, type SimContext } from './context.js';
+import { CsrfGuard } from './csrf.js';
 import { CONTROL_PREFIX, registerControlRoutes } from './control-routes.js';
 import { FailureControl, type FailureSwitches } from './failures.js';
 import { LoginRegistry, type LoginSummary } from './licenses.js';
@@ -37,6 +38,10 @@ export interface SimulatorOptions {
   tokenSecret?: string;
   /** also set a SESSION cookie at login (Panopticon 2024.1+); default false */
   issueSessionCookie?: boolean;
+  /** how logout works (SIM_LOGOUT); default rest */
+  logoutStyle?: LogoutStyle;
+  /** Spring-style cookie CSRF protection (SIM_CSRF); default false */
+  csrf?: boolean;
   /** live-data push interval; default 1000 */
   dataIntervalMs?: number;
   /** the dashboard page's background polling interval; default 5000 */
@@ -56,7 +61,7 @@ export interface Simulator {
   /** units checked out per logged-in user */
   licensesInUse(): Record<string, number>;
   /** every call of the logout endpoint, oldest first (status 0 while hung, 499 if abandoned) */
-  readonly logoutCalls: ReadonlyArray<{ user: string | undefined; status: number; via: string; presented: readonly string[]; atMs: number }>;
+  readonly logoutCalls: ReadonlyArray<{ user: string | undefined; path: string; status: number; via: string; presented: readonly string[]; atMs: number }>;
   /** the most recent requests (bounded), oldest first */
   readonly requests: ReadonlyArray<{ method: string; path: string; user?: string; atMs: number; status?: number }>;
   failures: FailureSwitches;
@@ -146,6 +151,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     contextPath,
     origin: '',
     issueSessionCookie: opts.issueSessionCookie ?? false,
+    logoutStyle: opts.logoutStyle ?? 'rest',
+    csrf: opts.csrf ? new CsrfGuard(contextPath === '' ? '/' : contextPath) : undefined,
     dataIntervalMs: positive('dataIntervalMs', opts.dataIntervalMs ?? 1000),
     pollIntervalMs: positive('pollIntervalMs', opts.pollIntervalMs ?? 5000),
     auth: new Authenticator(tokenSecret, users, logins),
@@ -174,6 +181,12 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     },
   });
   addHooks(app, sim, shutdown.signal);
+  if (sim.csrf) {
+    const isControl = (request: { url: string }) => request.url.startsWith(`${CONTROL_PREFIX}/`);
+    const isSignIn = (request: { method: string; url: string }) => request.method === 'POST' && pathOf(request.url) === `${contextPath}/login`;
+    app.addHook('preHandler', sim.csrf.check((request) => isControl(request) || isSignIn(request)));
+    app.addHook('onSend', sim.csrf.offer(isControl));
+  }
   registerPageRoutes(app, sim);
   registerApiRoutes(app, sim);
   registerControlRoutes(app, sim);
