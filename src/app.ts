@@ -10,6 +10,7 @@ import { PropertiesWatcher } from './properties/watcher.js';
 import type { SettingsSource } from './properties/settings.js';
 import { SocketRegistry } from './notifications/registry.js';
 import { Notifier } from './notifications/notifier.js';
+import { FramingReport } from './notifications/framing/report.js';
 import { RevokedCredentials } from './logout/revoked.js';
 import { LogoutQueue } from './logout/queue.js';
 import { createUpstreamLogout } from './logout/upstream-call.js';
@@ -48,6 +49,8 @@ export interface ProxyParts {
   readonly clock: Clock;
   readonly settings: SettingsSource;
   readonly registry: SocketRegistry;
+  /** what was learned about the notification sockets, per path (for /admin/upstream) */
+  readonly framingReport: FramingReport;
   readonly engine: SessionEngine;
   readonly queue: LogoutQueue;
   readonly revoked: RevokedCredentials;
@@ -71,7 +74,8 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
 
   const watcher = await PropertiesWatcher.open({ path: config.propertiesPath, pollMs: config.propertiesPollMs, logger });
   const registry = new SocketRegistry();
-  const notifier = new Notifier({ registry, notifyPaths: config.notifyPaths });
+  const framingReport = new FramingReport();
+  const notifier = new Notifier({ registry, notifyPaths: config.notifyPaths, framing: config.notifyFraming, destinations: config.notifyDestinations, report: framingReport });
   const revoked = new RevokedCredentials(config.refuseMaxMs);
   const whoamiHealth = new WhoamiHealth(() => clock.now());
   const whoami = new UpstreamWhoami(config, undefined, whoamiHealth);
@@ -158,8 +162,9 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
     : undefined;
   persister?.start();
 
-  const hooks = createActivityHooks({ mode, clock, resolver, rules, engine, stale, metrics, logger, csrfCookie: config.csrfCookie });
-  const proxy = await buildProxyServer({ config, logger, registry, hooks });
+  const onHttpTransport = (user: string, transport: string) => registry.noteHttpTransport(user, transport, clock.now());
+  const hooks = createActivityHooks({ mode, clock, resolver, rules, engine, stale, metrics, logger, csrfCookie: config.csrfCookie, onHttpTransport });
+  const proxy = await buildProxyServer({ config, logger, registry, hooks, framingFor: (path, protocol) => notifier.trackerFor(path, protocol) });
   registerResetRoutes(proxy, { paths: config.resetPaths, resolver, engine, stale, clock, metrics, shadow: mode === 'shadow' });
   const health = { config, settingsLoaded: () => true, upstreamReachable: createUpstreamProbe(config.upstream) };
   registerHealthRoutes(proxy, config.internalPrefix, health);
@@ -185,7 +190,7 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
 
   let closing: Promise<void> | undefined;
   return {
-    config, logger, clock, settings: watcher, registry, engine, queue, revoked, resolver, metrics, proxy, url, adminUrl,
+    config, logger, clock, settings: watcher, registry, framingReport, engine, queue, revoked, resolver, metrics, proxy, url, adminUrl,
     close() {
       closing ??= (async () => {
         // Save first: a supervisor that kills before the grace period is over loses nothing.

@@ -292,6 +292,8 @@ t.test('sessions list, one session, explanation', async (t) => {
     warnAtMs: t0 + 9 * MINUTE_MS,
     loggedOutAtMs: null,
     openSockets: 2,
+    // registered without a framing tracker: not notification sockets as the proxy wires them
+    reachability: { warnableSockets: 0, unwarnableSockets: [], httpTransport: null },
     credentials: 1,
   });
   t.equal(bob.deadlineMs, t0 + 11 * MINUTE_MS);

@@ -163,6 +163,13 @@ const SCRIPT = `
     tr.appendChild(td);
     return td;
   }
+  /** why a user's notification sockets can(not) carry a warning, as a tooltip */
+  function reachText(reach) {
+    var parts = [reach.warnableSockets + ' notification socket(s) can carry a warning'];
+    reach.unwarnableSockets.forEach(function (s) { parts.push(s.path + ' (' + s.framing + '): ' + s.reason); });
+    if (reach.httpTransport) parts.push('seen on HTTP transport ' + reach.httpTransport.transport + ': warnings cannot be injected there');
+    return parts.join('\\n');
+  }
   function button(label, onClick, cls) {
     var b = document.createElement('button');
     b.type = 'button';
@@ -201,7 +208,9 @@ ${UPSTREAM_SCRIPT}
       cell(tr, v.deadlineMs === null ? '—' : clockText(v.deadlineMs), 'time', v.deadlineIso || '');
       var left = cell(tr, '', 'time');
       cell(tr, v.warned ? 'yes' : 'no');
-      cell(tr, String(v.openSockets), 'num');
+      var reach = v.reachability;
+      var cannot = reach.warnableSockets === 0 && (reach.unwarnableSockets.length > 0 || reach.httpTransport);
+      cell(tr, String(v.openSockets) + (cannot ? ' (cannot be warned)' : ''), 'num', reachText(reach));
       cell(tr, String(v.credentials), 'num');
       cell(tr, v.exempt ? 'yes' : 'no');
       var actions = document.createElement('td');

@@ -11,7 +11,7 @@ import type { DeploymentConfig } from '../config/deployment.js';
 import type { SessionEngine, SessionView } from '../sessions/engine.js';
 import type { RequestNote } from '../sessions/store.js';
 import { RECENT_NOTES_MAX } from '../sessions/store.js';
-import type { SocketRegistry } from '../notifications/registry.js';
+import type { SocketRegistry, UserReachability } from '../notifications/registry.js';
 import { systemClock } from '../sessions/clock.js';
 import type { ProxyMetrics } from './metrics.js';
 import { assertAdminBindingSafe, registerAdminAuth } from './auth.js';
@@ -52,6 +52,8 @@ export interface AdminSessionJson {
   warnAtMs: number | null;
   loggedOutAtMs: number | null;
   openSockets: number;
+  /** whether the user can be warned: notification sockets that can / cannot carry a warning, HTTP transport seen */
+  reachability: UserReachability;
   credentials: number;
 }
 
@@ -197,6 +199,7 @@ function sessionJson(v: SessionView, registry: SocketRegistry, nowMs: number): A
     warnAtMs: v.warnAtMs ?? null,
     loggedOutAtMs: v.loggedOutAtMs ?? null,
     openSockets: registry.countByUser(v.user),
+    reachability: registry.reachability(v.user),
     credentials: v.credentials,
   };
 }

@@ -5,6 +5,7 @@
  * variable, the CLI flag (`PROXY_FOO_BAR` <-> `--foo-bar`), the default, the validation and the
  * README table (test/config.test.ts checks that the README documents every row).
  */
+import { FRAMING_SETTINGS, type FramingSetting } from '../notifications/framing/inspector.js';
 
 import { parseLogoutCandidates, parseLogoutMethod, resolveCandidates, type LogoutCandidate, type LogoutCandidateSpec } from '../logout/candidates.js';
 
@@ -35,6 +36,8 @@ export interface DeploymentConfig {
   readonly passivePaths: readonly string[];
   readonly backgroundHeader: { readonly name: string; readonly value: string };
   readonly notifyPaths: readonly string[];
+  readonly notifyFraming: FramingSetting;
+  readonly notifyDestinations: readonly string[];
   readonly resetPaths: readonly string[];
   // logout
   readonly logoutMethod: string;
@@ -190,6 +193,16 @@ export const SETTINGS: readonly SettingRow[] = [
     },
   },
   { env: 'PROXY_NOTIFY_PATHS', key: 'notifyPaths', doc: '(every proxied socket)', meaning: 'Comma-separated globs of WebSocket paths that receive the notifications', parse: LIST(() => []) },
+  {
+    env: 'PROXY_NOTIFY_FRAMING', key: 'notifyFraming', doc: '`auto`',
+    meaning: 'How notifications are framed on a notification socket: `auto` (detected per socket), `json`, `stomp`, `sockjs-json` or `sockjs-stomp`',
+    parse: (raw) => {
+      const v = raw === undefined || raw === '' ? 'auto' : raw.trim().toLowerCase();
+      if (!(FRAMING_SETTINGS as readonly string[]).includes(v)) throw new ConfigError(`PROXY_NOTIFY_FRAMING=${JSON.stringify(raw)} is not valid: expected one of ${FRAMING_SETTINGS.join(', ')}`);
+      return v;
+    },
+  },
+  { env: 'PROXY_NOTIFY_DESTINATIONS', key: 'notifyDestinations', doc: '(any destination containing `notification`, any case)', meaning: 'Comma-separated globs of STOMP destinations that are notification subscriptions (only those get warnings)', parse: LIST(() => []) },
   { env: 'PROXY_RESET_PATHS', key: 'resetPaths', doc: '`/rest/user/timeout/reset,<context>/server/rest/user/timeout/reset`', meaning: 'Paths of the timeout reset service, answered by the proxy', parse: LIST((c) => ['/rest/user/timeout/reset', `${c.contextPath}/server/rest/user/timeout/reset`]) },
   { env: 'PROXY_LOGOUT_METHOD', key: 'logoutMethod', doc: '`POST`', meaning: 'HTTP method of every logout candidate written without one (the default list included)', parse: (raw) => configError(() => parseLogoutMethod(raw)) },
   {

@@ -10,6 +10,7 @@ import type pino from 'pino';
 import type { ProxyMode } from '../config/deployment.js';
 import type { ProxyMetrics } from '../admin/metrics.js';
 import type { ActivityRules, Verdict } from '../activity/rules.js';
+import { transportOfVerdict } from '../activity/transports.js';
 import type { IdentityResolver } from '../identity/resolver.js';
 import type { Credential, Identity } from '../identity/types.js';
 import type { Clock } from '../sessions/clock.js';
@@ -29,6 +30,8 @@ export interface ActivityHooksDeps {
   logger: pino.Logger;
   /** the CSRF cookie's name: its freshest value is kept with the credentials for their logout */
   csrfCookie: string;
+  /** a known user sent a request of an HTTP socket transport (SockJS xhr..., CometD long poll) */
+  onHttpTransport?: (user: string, transport: string) => void;
 }
 
 interface RequestContext {
@@ -93,6 +96,14 @@ export function createActivityHooks(deps: ActivityHooksDeps): ProxyHooks {
     for (const other of creds) if (other !== credential) engine.seen(user, keep(other));
   }
 
+  function noteTransport(identity: RequestContext['identity'], transport: string, note: (user: string, transport: string) => void): void {
+    if (!(identity instanceof Promise)) {
+      if (identity !== undefined) note(identity.user, transport);
+      return;
+    }
+    identity.then((id) => id !== undefined && note(id.user, transport), () => undefined);
+  }
+
   return {
     onHttpRequest(req, path) {
       const creds = credentialsOf(req);
@@ -101,6 +112,8 @@ export function createActivityHooks(deps: ActivityHooksDeps): ProxyHooks {
       const refuse = staleCheck(req, path, creds, false, passive);
       if (refuse) return { refuse };
       const identity = resolver.resolve(creds);
+      const transport = passive === undefined ? undefined : transportOfVerdict(passive);
+      if (transport !== undefined && deps.onHttpTransport !== undefined) noteTransport(identity, transport, deps.onHttpTransport);
       const context: RequestContext = { identity, passive, creds, csrf: csrfCookieIn(req.headers.cookie, deps.csrfCookie) };
       return { user: identity instanceof Promise ? undefined : identity?.user, context };
     },

@@ -5,12 +5,14 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { requireUser, type SimContext } from './context.js';
 import { handleLogout } from './logout.js';
 import { answerPings, startDataFeed, type SocketKind } from './sockets.js';
+import { registerSockJsInfo, registerStompRoutes } from './stomp-routes.js';
 
 export function registerApiRoutes(app: FastifyInstance, sim: SimContext): void {
   const rest = `${sim.contextPath}/server/rest`;
   const ws = `${sim.contextPath}/server/ws`;
 
   app.get(`${rest}/licenses`, async () => ({ inUse: sim.logins.licensesInUse(), total: sim.logins.totalUnits() }));
+  registerSockJsInfo(app, sim);
 
   // Spring Security's server has no REST logout: that path answers 404 there
   if (sim.logoutStyle !== 'spring') app.post(`${rest}/auth/logout`, async (request, reply) => handleLogout(sim, request, reply, 'json'));
@@ -46,7 +48,10 @@ export function registerApiRoutes(app: FastifyInstance, sim: SimContext): void {
       if (kind === 'data') startDataFeed(socket, sim.dataIntervalMs);
       else answerPings(socket);
     };
-    scope.get(`${ws}/notifications`, { websocket: true }, openSocket('notifications'));
-    scope.get(`${ws}/data`, { websocket: true }, openSocket('data'));
+    if (sim.wsProtocol === 'json') {
+      scope.get(`${ws}/notifications`, { websocket: true }, openSocket('notifications'));
+      scope.get(`${ws}/data`, { websocket: true }, openSocket('data'));
+    }
+    registerStompRoutes(scope, sim);
   });
 }

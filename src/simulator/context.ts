@@ -8,6 +8,7 @@ import type { CsrfGuard } from './csrf.js';
 import type { FailureControl } from './failures.js';
 import type { LoginRegistry } from './licenses.js';
 import type { SocketRegistry } from './sockets.js';
+import type { WsProtocol } from './stomp-routes.js';
 
 /**
  * How the simulated server logs out (SIM_LOGOUT):
@@ -41,6 +42,13 @@ export interface RequestRecord {
   status?: number;
 }
 
+/** An ERROR frame the STOMP server sent, or a SockJS session closed for broken framing. */
+export interface ProtocolErrorRecord {
+  user: string | undefined;
+  reason: string;
+  atMs: number;
+}
+
 /** Keeps the newest `capacity` entries. */
 export class Ring<T> {
   readonly items: T[] = [];
@@ -60,6 +68,10 @@ export interface SimContext {
   /** origin used in absolute redirects, e.g. http://127.0.0.1:8080 */
   origin: string;
   readonly issueSessionCookie: boolean;
+  /** what the notification/data sockets speak */
+  readonly wsProtocol: WsProtocol;
+  /** the STOMP server's heart-beat offer */
+  readonly stompHeartBeatMs: number;
   readonly logoutStyle: LogoutStyle;
   /** SIM_CSRF: Spring's cookie CSRF protection; undefined when off */
   readonly csrf: CsrfGuard | undefined;
@@ -71,6 +83,7 @@ export interface SimContext {
   readonly sockets: SocketRegistry;
   readonly logoutCalls: Ring<LogoutCall>;
   readonly requests: Ring<RequestRecord>;
+  readonly protocolErrors: Ring<ProtocolErrorRecord>;
   readonly log: FastifyBaseLogger;
   /** the request's record in `requests` (set by the first hook) */
   readonly recordOf: WeakMap<FastifyRequest, RequestRecord>;

@@ -5,7 +5,9 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { serialize } from 'cookie';
 import { SESSION_COOKIE, TOKEN_COOKIE, TOKEN_LIFETIME_SEC } from './auth.js';
 import { endLoginOf, noteIdentity, noteUser, requireUser, type SimContext } from './context.js';
+import { registerClientAssets } from './client-assets.js';
 import { dashboardPage, loginPage } from './pages.js';
+import { stompPageConfig } from './stomp-routes.js';
 import { handleLogout } from './logout.js';
 
 const MAX_REASON_CHARS = 200;
@@ -73,13 +75,15 @@ export function registerPageRoutes(app: FastifyInstance, sim: SimContext): void 
     app.post(`${ctx}/logout`, async (request, reply) => handleLogout(sim, request, reply, 'redirect'));
   }
 
+  registerClientAssets(app, ctx);
+
   app.register(async (scope) => {
     scope.addHook('onRequest', requireUser(sim, 'page'));
     for (const path of [`${ctx}/`, `${ctx}/dashboard`]) {
       scope.get(path, async (request, reply) => {
         const { user } = sim.identityOf.get(request)!;
         return sendHtml(reply, 200, dashboardPage({
-          contextPath: ctx, username: user.username, role: user.role, pollIntervalMs: sim.pollIntervalMs,
+          contextPath: ctx, username: user.username, role: user.role, pollIntervalMs: sim.pollIntervalMs, stomp: stompPageConfig(sim),
         }));
       });
     }
