@@ -4,6 +4,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Test } from 'tap';
 import { freePort, sleep } from './process.js';
 
@@ -16,14 +19,15 @@ export interface TestRedis {
   start(): Promise<void>;
 }
 
-/** `extraArgs` are more redis-server options (e.g. ACL users). */
-export async function startRedis(t: Test, extraArgs: readonly string[] = []): Promise<TestRedis> {
-  const port = await freePort();
+/** `extraArgs` are more redis-server options (e.g. ACL users, `--replicaof`). */
+export async function startRedis(t: Test, extraArgs: readonly string[] = [], command = 'redis-server', portArg?: number): Promise<TestRedis> {
+  const port = portArg ?? (await freePort());
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
 
   async function start(): Promise<void> {
-    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...extraArgs], { stdio: 'ignore' });
+    const args = command === 'redis-server' ? ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...extraArgs] : [...extraArgs];
+    const proc = spawn(command, args, { stdio: 'ignore' });
     child = proc;
     exited = new Promise((resolve) => proc.once('exit', () => resolve()));
     await waitForPort(port, 5000);
@@ -53,4 +57,35 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
     if (Date.now() > deadline) throw new Error(`redis-server did not listen on ${port} within ${timeoutMs} ms (is redis-server installed?)`);
     await sleep(50);
   }
+}
+
+export interface TestSentinelSetup {
+  readonly master: TestRedis;
+  readonly replica: TestRedis;
+  /** `host:port` of the Sentinel */
+  readonly sentinels: string;
+}
+
+/**
+ * A master, a replica of it and one Sentinel watching them (quorum 1, master declared down after
+ * 1 s), so killing the master promotes the replica within a few seconds.
+ */
+export async function startSentinelSetup(t: Test): Promise<TestSentinelSetup> {
+  const master = await startRedis(t);
+  const replica = await startRedis(t, ['--replicaof', '127.0.0.1', String(master.port)]);
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'stp-sentinel-'));
+  const conf = join(dir, 'sentinel.conf');
+  await writeFile(conf, [
+    `port ${port}`,
+    'bind 127.0.0.1',
+    `dir ${dir}`,
+    `sentinel monitor mymaster 127.0.0.1 ${master.port} 1`,
+    'sentinel down-after-milliseconds mymaster 1000',
+    'sentinel failover-timeout mymaster 5000',
+    'sentinel parallel-syncs mymaster 1',
+    '',
+  ].join('\n'));
+  await startRedis(t, [conf], 'redis-sentinel', port);
+  return { master, replica, sentinels: `127.0.0.1:${port}` };
 }
