@@ -15,6 +15,7 @@ import { LogoutQueue } from './logout/queue.js';
 import { createUpstreamLogout } from './logout/upstream-call.js';
 import { IdentityResolver } from './identity/resolver.js';
 import { ActivityRules } from './activity/rules.js';
+import { PeriodicDetector, periodicOptions } from './activity/periodic.js';
 import { systemClock, type Clock } from './sessions/clock.js';
 import { MemorySessionStore } from './sessions/memory-store.js';
 import { SessionEngine } from './sessions/engine.js';
@@ -133,12 +134,13 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
     : undefined;
   persister?.start();
 
-  const hooks = createActivityHooks({ mode, clock, resolver, rules, engine, stale, metrics, logger });
+  const periodic = config.detectPeriodic ? new PeriodicDetector(periodicOptions(config, () => engine.settings.timeoutMs)) : undefined;
+  const hooks = createActivityHooks({ mode, clock, resolver, rules, periodic, engine, stale, metrics, logger });
   const proxy = await buildProxyServer({ config, logger, registry, hooks });
-  registerResetRoutes(proxy, { paths: config.resetPaths, resolver, engine, stale, clock, metrics, shadow: mode === 'shadow' });
+  registerResetRoutes(proxy, { paths: config.resetPaths, resolver, engine, periodic, stale, clock, metrics, shadow: mode === 'shadow' });
   const health = { config, settingsLoaded: () => true, upstreamReachable: createUpstreamProbe(config.upstream) };
   registerHealthRoutes(proxy, config.internalPrefix, health);
-  const admin = await buildAdminServer({ ...health, engine, registry, metrics, logger, audit, clock });
+  const admin = await buildAdminServer({ ...health, engine, periodic, registry, metrics, logger, audit, clock });
 
   await proxy.listen({ host: config.host, port: config.port });
   await admin.listen({ host: config.adminHost, port: config.adminPort }).catch(async (err: unknown) => {

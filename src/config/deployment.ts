@@ -34,6 +34,13 @@ export interface DeploymentConfig {
   readonly backgroundHeader: { readonly name: string; readonly value: string };
   readonly notifyPaths: readonly string[];
   readonly resetPaths: readonly string[];
+  readonly activePaths: readonly string[];
+  readonly detectPeriodic: boolean;
+  readonly periodicRepeats: number;
+  readonly periodicTolerancePercent: number;
+  readonly periodicMinIntervalMs: number;
+  readonly periodicMaxInterval: PeriodicMaxInterval;
+  readonly periodicForgetAfterMs: number;
   // logout
   readonly logoutMethod: string;
   readonly logoutPath: string;
@@ -58,6 +65,9 @@ export interface DeploymentConfig {
   readonly wsMaxBufferedBytes: number;
   readonly wsPingMs: number;
 }
+
+/** The longest interval of a timer that is recognised: a share of the session timeout, or fixed. */
+export type PeriodicMaxInterval = { readonly percentOfTimeout: number } | { readonly ms: number };
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -103,6 +113,25 @@ const BOOL = (name: string, def: boolean) => (raw: Raw) => {
   if (v === 'true' || v === '1' || v === 'yes') return true;
   if (v === 'false' || v === '0' || v === 'no') return false;
   throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected true or false`);
+};
+
+const PERCENT = (name: string, def: number, min: number, max: number) => (raw: Raw) => {
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max) throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected a number of percent from ${min} to ${max}`);
+  return n;
+};
+
+const MAX_INTERVAL = (name: string, def: PeriodicMaxInterval) => (raw: Raw): PeriodicMaxInterval => {
+  if (raw === undefined || raw === '') return def;
+  const v = raw.trim();
+  if (v.endsWith('%')) {
+    const pct = Number(v.slice(0, -1));
+    if (v.length > 1 && Number.isFinite(pct) && pct > 0 && pct <= 100) return { percentOfTimeout: pct };
+  } else if (/^\d+$/.test(v) && Number(v) >= 1) {
+    return { ms: Number(v) };
+  }
+  throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected a share of the session timeout such as "50%" (above 0, at most 100) or a whole number of milliseconds`);
 };
 
 const PATH = (name: string, def: (ctx: Ctx) => string) => (raw: Raw, ctx: Ctx) => {
@@ -169,6 +198,13 @@ export const SETTINGS: readonly SettingRow[] = [
   },
   { env: 'PROXY_NOTIFY_PATHS', key: 'notifyPaths', doc: '(every proxied socket)', meaning: 'Comma-separated globs of WebSocket paths that receive the notifications', parse: LIST(() => []) },
   { env: 'PROXY_RESET_PATHS', key: 'resetPaths', doc: '`/rest/user/timeout/reset,<context>/server/rest/user/timeout/reset`', meaning: 'Paths of the timeout reset service, answered by the proxy', parse: LIST((c) => ['/rest/user/timeout/reset', `${c.contextPath}/server/rest/user/timeout/reset`]) },
+  { env: 'PROXY_ACTIVE_PATHS', key: 'activePaths', doc: '(none)', meaning: 'Comma-separated globs (optionally `METHOD ` prefixed) of requests that always count as activity; they win over passive paths and periodic detection', parse: LIST(() => []) },
+  { env: 'PROXY_DETECT_PERIODIC', key: 'detectPeriodic', doc: '`true`', meaning: 'Recognise timers (requests of one shape at a steady interval) per user and stop counting them', parse: BOOL('PROXY_DETECT_PERIODIC', true) },
+  { env: 'PROXY_PERIODIC_REPEATS', key: 'periodicRepeats', doc: '`4`', meaning: 'Steady gaps in a row that make a request shape a timer (so the 5th request at that interval is the first not counted)', parse: MS('PROXY_PERIODIC_REPEATS', 4, 2) },
+  { env: 'PROXY_PERIODIC_TOLERANCE_PERCENT', key: 'periodicTolerancePercent', doc: '`12`', meaning: "How far a gap may be from the timer's mean interval, in percent (12 covers timers with ±5 % jitter)", parse: PERCENT('PROXY_PERIODIC_TOLERANCE_PERCENT', 12, 1, 50) },
+  { env: 'PROXY_PERIODIC_MIN_INTERVAL_MS', key: 'periodicMinIntervalMs', doc: '`500`', meaning: 'Gaps shorter than this never make a timer (a person clicking quickly)', parse: MS('PROXY_PERIODIC_MIN_INTERVAL_MS', 500, 1) },
+  { env: 'PROXY_PERIODIC_MAX_INTERVAL', key: 'periodicMaxInterval', doc: '`50%` (of the session timeout)', meaning: 'Longest timer interval recognised: a share of `timeout.session.minutes` (`50%`) or milliseconds (`3600000`)', parse: MAX_INTERVAL('PROXY_PERIODIC_MAX_INTERVAL', { percentOfTimeout: 50 }) },
+  { env: 'PROXY_PERIODIC_FORGET_AFTER_MS', key: 'periodicForgetAfterMs', doc: '`600000` (10 min)', meaning: "A request shape not seen for this long (or twice its interval, if longer) is forgotten", parse: MS('PROXY_PERIODIC_FORGET_AFTER_MS', 600_000, 1) },
   { env: 'PROXY_LOGOUT_METHOD', key: 'logoutMethod', doc: '`POST`', meaning: 'HTTP method of the upstream logout call', parse: (raw) => (raw ? raw.toUpperCase() : 'POST') },
   { env: 'PROXY_LOGOUT_PATH', key: 'logoutPath', doc: '`<context>/server/rest/auth/logout`', meaning: 'Upstream logout endpoint, called with each credential of a timed-out user', parse: PATH('PROXY_LOGOUT_PATH', (c) => `${c.contextPath}/server/rest/auth/logout`) },
   { env: 'PROXY_LOGOUT_TIMEOUT_MS', key: 'logoutTimeoutMs', doc: '`10000`', meaning: 'One logout attempt taking longer than this is retried', parse: MS('PROXY_LOGOUT_TIMEOUT_MS', 10000, 1) },
@@ -240,6 +276,9 @@ export function loadDeploymentConfig(
   if (errors.length > 0) throw new ConfigError(errors.join('\n'));
   const cfg = out as unknown as DeploymentConfig;
   if (cfg.tokenSecret && cfg.tokenSecretFile) throw new ConfigError('set PROXY_TOKEN_SECRET or PROXY_TOKEN_SECRET_FILE, not both');
+  if (cfg.periodicMaxInterval && 'ms' in cfg.periodicMaxInterval && cfg.periodicMaxInterval.ms < cfg.periodicMinIntervalMs) {
+    throw new ConfigError(`PROXY_PERIODIC_MAX_INTERVAL (${cfg.periodicMaxInterval.ms}) must not be below PROXY_PERIODIC_MIN_INTERVAL_MS (${cfg.periodicMinIntervalMs})`);
+  }
   if (cfg.logoutRetryMinMs > cfg.logoutRetryMaxMs) throw new ConfigError(`PROXY_LOGOUT_RETRY_MIN_MS (${cfg.logoutRetryMinMs}) must not exceed PROXY_LOGOUT_RETRY_MAX_MS (${cfg.logoutRetryMaxMs})`);
   return Object.freeze(cfg);
 }

@@ -38,8 +38,8 @@ export interface ProxyHooks {
    * example to strip an untrusted identity header); the edited headers are what the upstream sees.
    */
   onHttpRequest?(req: IncomingMessage, path: string): HttpDecision | Promise<HttpDecision>;
-  /** Called once the upstream answered (status known), with the context from onHttpRequest. */
-  onHttpResponse?(req: IncomingMessage, path: string, statusCode: number, context: unknown): void;
+  /** Called once the upstream answered (status and headers known), with the context from onHttpRequest. */
+  onHttpResponse?(req: IncomingMessage, path: string, statusCode: number, context: unknown, responseHeaders?: Readonly<Record<string, string | string[] | undefined>>): void;
   /** Called for every WebSocket upgrade before the upstream connection is made. */
   onUpgrade?(req: IncomingMessage, path: string): UpgradeDecision | Promise<UpgradeDecision>;
   /** Called after a proxied socket pair is open and registered. */

@@ -1,0 +1,331 @@
+/**
+ * Timers told apart from people by the traffic itself. Per user, requests of one method and path
+ * shape are remembered (the last few times of each); a request that ends a chain of `repeats`
+ * steady gaps (each within the tolerance of the chain's mean interval, the interval between
+ * `minIntervalMs` and the longest considered) is a timer's. Two timers on one shape (two tiles
+ * refreshing the same kind of URL at different phases) are separate chains in the same ring.
+ *
+ * Requests that counted while a chain was being learned are taken back: the hit carries the user's
+ * last request that was not a timer's, and the caller moves the session's idle start back to it.
+ *
+ * Cost: O(patternsPerUser × requestsPerPattern²) in the worst case, both small constants, per
+ * request; memory is bounded per user (LRU over patterns) and idle users are swept a few at a time.
+ */
+import type { RequestNote } from '../sessions/store.js';
+import type { DeploymentConfig } from '../config/deployment.js';
+
+export interface PeriodicOptions {
+  /** steady gaps needed before a request shape is a timer (a chain of repeats + 1 requests) */
+  readonly repeats: number;
+  /** how far a gap may be from the chain's mean interval, in percent of it */
+  readonly tolerancePercent: number;
+  /** gaps shorter than this never make a timer (a person clicking quickly) */
+  readonly minIntervalMs: number;
+  /** the longest interval considered; a function, so it can follow the session timeout */
+  readonly maxIntervalMs: () => number;
+  /** a pattern not seen for this long (or twice its interval, if longer) is forgotten */
+  readonly forgetAfterMs: number;
+  readonly patternsPerUser?: number;
+  readonly requestsPerPattern?: number;
+}
+
+/** The detector's options from the deployment settings; `timeoutMs` follows the properties file. */
+export function periodicOptions(config: DeploymentConfig, timeoutMs: () => number): PeriodicOptions {
+  const max = config.periodicMaxInterval;
+  return {
+    repeats: config.periodicRepeats,
+    tolerancePercent: config.periodicTolerancePercent,
+    minIntervalMs: config.periodicMinIntervalMs,
+    maxIntervalMs: 'ms' in max ? () => max.ms : () => (timeoutMs() * max.percentOfTimeout) / 100,
+    forgetAfterMs: config.periodicForgetAfterMs,
+  };
+}
+
+export interface PeriodicHit {
+  /** `periodic:<METHOD shape>@<interval>` */
+  readonly rule: string;
+  readonly intervalMs: number;
+  /** the first hit of this pattern (since it was last forgotten) */
+  readonly newlyRecognised: boolean;
+  /** set when requests that counted turned out to be this timer's: the last request that was not */
+  readonly retractTo: RequestNote | undefined;
+}
+
+export interface PatternView {
+  readonly method: string;
+  readonly shape: string;
+  readonly state: 'timer' | 'learning';
+  /** the mean interval of the last chain found */
+  readonly intervalMs: number | undefined;
+  /** when this pattern was recognised as a timer (undefined while learning) */
+  readonly timerSinceMs: number | undefined;
+  readonly seen: number;
+  readonly timerRequests: number;
+  readonly lastSeenMs: number;
+}
+
+export const PATTERNS_PER_USER = 8;
+export const REQUESTS_PER_PATTERN = 12;
+/** timers and networks are not exact to the millisecond: the tolerance is never below this */
+const TOLERANCE_FLOOR_MS = 25;
+/** idle users checked for forgetting per observed request (amortised sweep) */
+const SWEEP_PER_CALL = 2;
+const COUNTED = 1;
+const TIMER = 2;
+
+class Pattern {
+  readonly times: Float64Array;
+  readonly flags: Uint8Array;
+  head = 0;
+  size = 0;
+  seen = 0;
+  timerRequests = 0;
+  lastMs = 0;
+  intervalMs: number | undefined;
+  timerSinceMs: number | undefined;
+  lastBeatMs: number | undefined;
+  /** latest request of this pattern that counted and fell out of the ring before joining a chain */
+  droppedGenuineMs = Number.NEGATIVE_INFINITY;
+
+  constructor(readonly method: string, readonly shape: string, capacity: number) {
+    this.times = new Float64Array(capacity);
+    this.flags = new Uint8Array(capacity);
+  }
+
+  /** ring index of the i-th newest entry */
+  index(i: number): number {
+    const n = this.times.length;
+    return (this.head - 1 - i + n) % n;
+  }
+
+  push(atMs: number, flags: number): void {
+    const n = this.times.length;
+    if (this.size === n && (this.flags[this.head]! & (COUNTED | TIMER)) === COUNTED) {
+      this.droppedGenuineMs = Math.max(this.droppedGenuineMs, this.times[this.head]!);
+    }
+    this.times[this.head] = atMs;
+    this.flags[this.head] = flags;
+    this.head = (this.head + 1) % n;
+    if (this.size < n) this.size++;
+  }
+
+  /** the latest request that counted and is not a timer's */
+  lastGenuineMs(): number {
+    for (let i = 0; i < this.size; i++) {
+      const k = this.index(i);
+      if ((this.flags[k]! & (COUNTED | TIMER)) === COUNTED) return Math.max(this.times[k]!, this.droppedGenuineMs);
+    }
+    return this.droppedGenuineMs;
+  }
+}
+
+interface UserPatterns {
+  /** insertion order = least recently used first */
+  readonly patterns: Map<string, Pattern>;
+  /** the latest genuine request the detector saw outside its patterns (or of forgotten ones) */
+  other: RequestNote | undefined;
+  lastMs: number;
+}
+
+interface Chain {
+  readonly intervalMs: number;
+  readonly earliestMs: number;
+  readonly retract: boolean;
+}
+
+export class PeriodicDetector {
+  readonly #opts: PeriodicOptions;
+  readonly #patternsPerUser: number;
+  readonly #capacity: number;
+  readonly #users = new Map<string, UserPatterns>();
+  /** ring indexes of the chain being walked (reused) */
+  readonly #members: Int32Array;
+
+  constructor(opts: PeriodicOptions) {
+    this.#opts = opts;
+    this.#patternsPerUser = opts.patternsPerUser ?? PATTERNS_PER_USER;
+    this.#capacity = Math.max(opts.requestsPerPattern ?? REQUESTS_PER_PATTERN, opts.repeats + 1);
+    this.#members = new Int32Array(this.#capacity);
+  }
+
+  /** Users with patterns in memory. */
+  get userCount(): number {
+    return this.#users.size;
+  }
+
+  /**
+   * A request that would count if it is not a timer's. Returns the hit when it is (it then does
+   * not count), or undefined (it counts, and is remembered as possibly the start of a timer).
+   */
+  observe(user: string, method: string, shape: string, nowMs: number): PeriodicHit | undefined {
+    const u = this.#touchUser(user, nowMs);
+    const p = this.#touchPattern(u, method, shape, nowMs);
+    p.seen++;
+    p.lastMs = nowMs;
+    const chain = this.#findChain(p, nowMs);
+    if (!chain) {
+      p.push(nowMs, COUNTED);
+      return undefined;
+    }
+    p.push(nowMs, TIMER);
+    p.timerRequests++;
+    p.intervalMs = chain.intervalMs;
+    const newlyRecognised = p.timerSinceMs === undefined;
+    if (newlyRecognised) p.timerSinceMs = nowMs;
+    p.lastBeatMs = nowMs;
+    const retractTo = chain.retract ? (this.#lastGenuine(u) ?? note(p.method, p.shape, chain.earliestMs)) : undefined;
+    return { rule: `periodic:${method} ${shape}@${intervalText(chain.intervalMs)}`, intervalMs: chain.intervalMs, newlyRecognised, retractTo };
+  }
+
+  /** A request of the user that counted without being a candidate (a navigation by hand, an active path, a reset). */
+  noteGenuine(user: string, genuine: RequestNote): void {
+    const u = this.#touchUser(user, genuine.atMs);
+    if (!u.other || u.other.atMs <= genuine.atMs) u.other = genuine;
+  }
+
+  describe(user: string, nowMs: number): PatternView[] {
+    const u = this.#users.get(user);
+    if (!u) return [];
+    const out: PatternView[] = [];
+    for (const p of u.patterns.values()) {
+      if (this.#stale(p, nowMs)) continue;
+      const timer = p.timerSinceMs !== undefined;
+      out.push({
+        method: p.method, shape: p.shape, state: timer ? 'timer' : 'learning', intervalMs: p.intervalMs,
+        timerSinceMs: p.timerSinceMs, seen: p.seen, timerRequests: p.timerRequests, lastSeenMs: p.lastMs,
+      });
+    }
+    return out.sort((a, b) => (a.state === b.state ? b.lastSeenMs - a.lastSeenMs : a.state === 'timer' ? -1 : 1));
+  }
+
+  forget(user: string): void {
+    this.#users.delete(user);
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  #touchUser(user: string, nowMs: number): UserPatterns {
+    let u = this.#users.get(user);
+    if (u) this.#users.delete(user);
+    else u = { patterns: new Map(), other: undefined, lastMs: nowMs };
+    u.lastMs = Math.max(u.lastMs, nowMs);
+    this.#users.set(user, u); // most recently used last
+    this.#sweep(nowMs);
+    return u;
+  }
+
+  /** Drops a few users that have been quiet longer than any pattern is kept. */
+  #sweep(nowMs: number): void {
+    const quietMs = Math.max(this.#opts.forgetAfterMs, 2 * this.#opts.maxIntervalMs());
+    let checked = 0;
+    for (const [name, u] of this.#users) {
+      if (checked++ >= SWEEP_PER_CALL || nowMs - u.lastMs <= quietMs) return;
+      this.#users.delete(name);
+    }
+  }
+
+  #touchPattern(u: UserPatterns, method: string, shape: string, nowMs: number): Pattern {
+    const key = method + ' ' + shape;
+    let p = u.patterns.get(key);
+    if (p) {
+      u.patterns.delete(key);
+      if (this.#stale(p, nowMs)) {
+        foldInto(u, p);
+        p = undefined;
+      }
+    }
+    p ??= new Pattern(method, shape, this.#capacity);
+    u.patterns.set(key, p);
+    if (u.patterns.size > this.#patternsPerUser) {
+      const [oldestKey, oldest] = u.patterns.entries().next().value as [string, Pattern];
+      u.patterns.delete(oldestKey);
+      foldInto(u, oldest);
+    }
+    return p;
+  }
+
+  #stale(p: Pattern, nowMs: number): boolean {
+    return nowMs - p.lastMs > Math.max(this.#opts.forgetAfterMs, 2 * (p.intervalMs ?? 0));
+  }
+
+  /**
+   * Looks for a chain of `repeats` steady gaps ending at nowMs, trying the newest earlier request
+   * first. Marks the chain's requests as the timer's.
+   */
+  #findChain(p: Pattern, nowMs: number): Chain | undefined {
+    const { repeats, minIntervalMs } = this.#opts;
+    const maxMs = this.#opts.maxIntervalMs();
+    const tolerance = this.#opts.tolerancePercent / 100;
+    const members = this.#members;
+    for (let i = 0; i < p.size; i++) {
+      const first = p.times[p.index(i)]!;
+      const firstGapMs = nowMs - first;
+      if (firstGapMs < minIntervalMs) continue;
+      if (firstGapMs > maxMs) break; // older ones are further away still
+      let gaps = 1;
+      let anchorPos = i;
+      let anchorMs = first;
+      let meanMs = firstGapMs;
+      members[0] = p.index(i);
+      for (;;) {
+        const expectedMs = anchorMs - meanMs;
+        const slackMs = Math.max(meanMs * tolerance, TOLERANCE_FLOOR_MS);
+        let bestPos = -1;
+        let bestDiff = slackMs;
+        for (let k = anchorPos + 1; k < p.size; k++) {
+          const t = p.times[p.index(k)]!;
+          if (t < expectedMs - slackMs) break;
+          const diff = Math.abs(t - expectedMs);
+          if (diff <= bestDiff && anchorMs - t >= minIntervalMs) {
+            bestDiff = diff;
+            bestPos = k;
+          }
+        }
+        if (bestPos === -1) break;
+        anchorPos = bestPos;
+        anchorMs = p.times[p.index(bestPos)]!;
+        members[gaps++] = p.index(bestPos);
+        meanMs = (nowMs - anchorMs) / gaps;
+      }
+      if (gaps < repeats) continue;
+      let retract = false;
+      for (let m = 0; m < gaps; m++) {
+        const k = members[m]!;
+        if ((p.flags[k]! & (COUNTED | TIMER)) === COUNTED) retract = true;
+        p.flags[k] = p.flags[k]! | TIMER;
+      }
+      return { intervalMs: meanMs, earliestMs: anchorMs, retract };
+    }
+    return undefined;
+  }
+
+  #lastGenuine(u: UserPatterns): RequestNote | undefined {
+    let best = u.other;
+    for (const p of u.patterns.values()) {
+      const atMs = p.lastGenuineMs();
+      if (atMs > (best?.atMs ?? Number.NEGATIVE_INFINITY)) best = note(p.method, p.shape, atMs);
+    }
+    return best;
+  }
+}
+
+function foldInto(u: UserPatterns, p: Pattern): void {
+  const atMs = p.lastGenuineMs();
+  if (atMs > (u.other?.atMs ?? Number.NEGATIVE_INFINITY)) u.other = note(p.method, p.shape, atMs);
+}
+
+function note(method: string, path: string, atMs: number): RequestNote {
+  return { atMs, method, path, counted: true, rule: 'counted' };
+}
+
+/** `800ms`, `7s`, `2.5s`, `1m`, `1.5h` */
+export function intervalText(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${round1(ms / 1000)}s`;
+  if (ms < 3_600_000) return `${round1(ms / 60_000)}m`;
+  return `${round1(ms / 3_600_000)}h`;
+}
+
+function round1(n: number): number {
+  return Math.round(n * 10) / 10;
+}
