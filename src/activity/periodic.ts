@@ -2,17 +2,17 @@
  * Timers told apart from people by the traffic itself. Per user, requests of one method and path
  * shape are remembered (the last few times of each); a request that ends a chain of `repeats`
  * steady gaps (each within the tolerance of the chain's mean interval, the interval between
- * `minIntervalMs` and the longest considered) is a timer's. Two timers on one shape (two tiles
- * refreshing the same kind of URL at different phases) are separate chains in the same ring.
+ * `minIntervalMs` and the longest considered) is a timer's.
  *
  * Requests that counted while a chain was being learned are taken back: the hit carries the user's
  * last request that was not a timer's, and the caller moves the session's idle start back to it.
  *
- * Cost: O(patternsPerUser × requestsPerPattern²) in the worst case, both small constants, per
- * request; memory is bounded per user (LRU over patterns) and idle users are swept a few at a time.
+ * Cost: O(requestsPerPattern) per request (two passes over one ring), plus O(patternsPerUser ×
+ * requestsPerPattern) when activity is taken back; memory is bounded per user (LRU over patterns) and idle users are swept a few at a time.
  */
 import type { RequestNote } from '../sessions/store.js';
 import type { DeploymentConfig } from '../config/deployment.js';
+import { pathShape } from './path-shape.js';
 
 export interface PeriodicOptions {
   /** steady gaps needed before a request shape is a timer (a chain of repeats + 1 requests) */
@@ -23,7 +23,7 @@ export interface PeriodicOptions {
   readonly minIntervalMs: number;
   /** the longest interval considered; a function, so it can follow the session timeout */
   readonly maxIntervalMs: () => number;
-  /** a pattern not seen for this long (or twice its interval, if longer) is forgotten */
+  /** a pattern not seen for this long (or twice its interval / while learning the longest interval, if longer) is forgotten */
   readonly forgetAfterMs: number;
   readonly patternsPerUser?: number;
   readonly requestsPerPattern?: number;
@@ -76,6 +76,8 @@ const TIMER = 2;
 class Pattern {
   readonly times: Float64Array;
   readonly flags: Uint8Array;
+  /** hash of each request's exact path (query aside) */
+  readonly hashes: Int32Array;
   head = 0;
   size = 0;
   seen = 0;
@@ -90,6 +92,7 @@ class Pattern {
   constructor(readonly method: string, readonly shape: string, capacity: number) {
     this.times = new Float64Array(capacity);
     this.flags = new Uint8Array(capacity);
+    this.hashes = new Int32Array(capacity);
   }
 
   /** ring index of the i-th newest entry */
@@ -98,13 +101,14 @@ class Pattern {
     return (this.head - 1 - i + n) % n;
   }
 
-  push(atMs: number, flags: number): void {
+  push(atMs: number, flags: number, pathHash: number): void {
     const n = this.times.length;
     if (this.size === n && (this.flags[this.head]! & (COUNTED | TIMER)) === COUNTED) {
       this.droppedGenuineMs = Math.max(this.droppedGenuineMs, this.times[this.head]!);
     }
     this.times[this.head] = atMs;
     this.flags[this.head] = flags;
+    this.hashes[this.head] = pathHash;
     this.head = (this.head + 1) % n;
     if (this.size < n) this.size++;
   }
@@ -138,7 +142,7 @@ export class PeriodicDetector {
   readonly #patternsPerUser: number;
   readonly #capacity: number;
   readonly #users = new Map<string, UserPatterns>();
-  /** ring indexes of the chain being walked (reused) */
+  /** ring positions of the chain being walked (reused) */
   readonly #members: Int32Array;
 
   constructor(opts: PeriodicOptions) {
@@ -157,17 +161,19 @@ export class PeriodicDetector {
    * A request that would count if it is not a timer's. Returns the hit when it is (it then does
    * not count), or undefined (it counts, and is remembered as possibly the start of a timer).
    */
-  observe(user: string, method: string, shape: string, nowMs: number): PeriodicHit | undefined {
+  observe(user: string, method: string, path: string, nowMs: number): PeriodicHit | undefined {
+    const shape = pathShape(path);
+    const pathHash = hashPath(path);
     const u = this.#touchUser(user, nowMs);
     const p = this.#touchPattern(u, method, shape, nowMs);
     p.seen++;
     p.lastMs = nowMs;
-    const chain = this.#findChain(p, nowMs);
+    const chain = this.#findChain(p, pathHash, nowMs);
     if (!chain) {
-      p.push(nowMs, COUNTED);
+      p.push(nowMs, COUNTED, pathHash);
       return undefined;
     }
-    p.push(nowMs, TIMER);
+    p.push(nowMs, TIMER, pathHash);
     p.timerRequests++;
     p.intervalMs = chain.intervalMs;
     const newlyRecognised = p.timerSinceMs === undefined;
@@ -244,59 +250,56 @@ export class PeriodicDetector {
     return p;
   }
 
+  /** Quiet for longer than forget-after, twice its interval, and (while learning) the longest interval. */
   #stale(p: Pattern, nowMs: number): boolean {
-    return nowMs - p.lastMs > Math.max(this.#opts.forgetAfterMs, 2 * (p.intervalMs ?? 0));
+    const keepMs = p.intervalMs === undefined ? this.#opts.maxIntervalMs() : 2 * p.intervalMs;
+    return nowMs - p.lastMs > Math.max(this.#opts.forgetAfterMs, keepMs);
   }
 
   /**
-   * Looks for a chain of `repeats` steady gaps ending at nowMs, trying the newest earlier request
-   * first. Marks the chain's requests as the timer's.
+   * Looks for a chain of `repeats` steady gaps ending at nowMs: first among every request of the
+   * shape, then among those of the same exact path (two tiles refreshing /dashboards/7 and
+   * /dashboards/8 interleave in the shape, not in their own paths). The chain is strict: the
+   * earlier request of each gap is the one right before, except for bursts (closer than the
+   * minimum interval) and requests already known as another timer's, which are stepped over. A
+   * person's irregular clicks therefore never line up by skipping the odd ones. Marks the chain's
+   * requests as the timer's.
    */
-  #findChain(p: Pattern, nowMs: number): Chain | undefined {
+  #findChain(p: Pattern, pathHash: number, nowMs: number): Chain | undefined {
+    return this.#walk(p, undefined, nowMs) ?? this.#walk(p, pathHash, nowMs);
+  }
+
+  #walk(p: Pattern, pathHash: number | undefined, nowMs: number): Chain | undefined {
     const { repeats, minIntervalMs } = this.#opts;
-    const maxMs = this.#opts.maxIntervalMs();
     const tolerance = this.#opts.tolerancePercent / 100;
     const members = this.#members;
+    let gaps = 0;
+    let anchorMs = nowMs;
+    let meanMs = 0;
     for (let i = 0; i < p.size; i++) {
-      const first = p.times[p.index(i)]!;
-      const firstGapMs = nowMs - first;
-      if (firstGapMs < minIntervalMs) continue;
-      if (firstGapMs > maxMs) break; // older ones are further away still
-      let gaps = 1;
-      let anchorPos = i;
-      let anchorMs = first;
-      let meanMs = firstGapMs;
-      members[0] = p.index(i);
-      for (;;) {
-        const expectedMs = anchorMs - meanMs;
-        const slackMs = Math.max(meanMs * tolerance, TOLERANCE_FLOOR_MS);
-        let bestPos = -1;
-        let bestDiff = slackMs;
-        for (let k = anchorPos + 1; k < p.size; k++) {
-          const t = p.times[p.index(k)]!;
-          if (t < expectedMs - slackMs) break;
-          const diff = Math.abs(t - expectedMs);
-          if (diff <= bestDiff && anchorMs - t >= minIntervalMs) {
-            bestDiff = diff;
-            bestPos = k;
-          }
-        }
-        if (bestPos === -1) break;
-        anchorPos = bestPos;
-        anchorMs = p.times[p.index(bestPos)]!;
-        members[gaps++] = p.index(bestPos);
-        meanMs = (nowMs - anchorMs) / gaps;
+      const k = p.index(i);
+      if (pathHash !== undefined && p.hashes[k] !== pathHash) continue;
+      const t = p.times[k]!;
+      const gapMs = anchorMs - t;
+      if (gapMs < minIntervalMs) continue; // a burst
+      if (gaps === 0) {
+        if (gapMs > this.#opts.maxIntervalMs()) return undefined;
+      } else if (Math.abs(gapMs - meanMs) > Math.max(meanMs * tolerance, TOLERANCE_FLOOR_MS)) {
+        if ((p.flags[k]! & TIMER) !== 0 && gapMs < meanMs) continue; // another timer's beat in between
+        break;
       }
-      if (gaps < repeats) continue;
-      let retract = false;
-      for (let m = 0; m < gaps; m++) {
-        const k = members[m]!;
-        if ((p.flags[k]! & (COUNTED | TIMER)) === COUNTED) retract = true;
-        p.flags[k] = p.flags[k]! | TIMER;
-      }
-      return { intervalMs: meanMs, earliestMs: anchorMs, retract };
+      members[gaps++] = k;
+      anchorMs = t;
+      meanMs = (nowMs - t) / gaps;
     }
-    return undefined;
+    if (gaps < repeats) return undefined;
+    let retract = false;
+    for (let m = 0; m < gaps; m++) {
+      const k = members[m]!;
+      if ((p.flags[k]! & (COUNTED | TIMER)) === COUNTED) retract = true;
+      p.flags[k] = p.flags[k]! | TIMER;
+    }
+    return { intervalMs: meanMs, earliestMs: anchorMs, retract };
   }
 
   #lastGenuine(u: UserPatterns): RequestNote | undefined {
@@ -307,6 +310,17 @@ export class PeriodicDetector {
     }
     return best;
   }
+}
+
+/** FNV-1a over the path up to its query */
+function hashPath(path: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 63 /* ? */) break;
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  return h | 0;
 }
 
 function foldInto(u: UserPatterns, p: Pattern): void {

@@ -11,7 +11,6 @@ import type { ProxyMode } from '../config/deployment.js';
 import type { ProxyMetrics } from '../admin/metrics.js';
 import { ruleLabel, type ActivityRules, type Verdict } from '../activity/rules.js';
 import type { PeriodicDetector, PeriodicHit } from '../activity/periodic.js';
-import { pathShape } from '../activity/path-shape.js';
 import type { IdentityResolver } from '../identity/resolver.js';
 import type { Credential, Identity } from '../identity/types.js';
 import type { Clock } from '../sessions/clock.js';
@@ -77,7 +76,7 @@ export function createActivityHooks(deps: ActivityHooksDeps): ProxyHooks {
     if (pre) return { verdict: pre };
     const answered = rules.answerVerdict(path, req.headers, statusCode, responseHeaders);
     if (answered) return { verdict: answered };
-    const hit = periodic?.observe(user, req.method ?? 'GET', pathShape(path), clock.now());
+    const hit = periodic?.observe(user, req.method ?? 'GET', path, clock.now());
     return hit ? { verdict: { counted: false, rule: hit.rule }, hit } : { verdict: rules.countedVerdict(req.headers) };
   }
 
