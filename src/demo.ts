@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const propertiesPath = join(dir, 'Panopticon.properties');
   await writeFile(propertiesPath, DEMO_PROPERTIES);
 
-  const simulator = await startSimulator({ host: '127.0.0.1', port: simPort, logger: false });
+  const simulator = await startSimulator({ host: '127.0.0.1', port: simPort, logger: false, autoRefreshMs: 5000 });
   const config = loadDeploymentConfig({
     PROXY_LOG_LEVEL: 'info',
     ...process.env,

@@ -334,7 +334,7 @@ function note(method: string, path: string, atMs: number): RequestNote {
 
 /** `800ms`, `7s`, `2.5s`, `1m`, `1.5h` */
 export function intervalText(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 950) return `${Math.round(ms)}ms`;
   if (ms < 60_000) return `${round1(ms / 1000)}s`;
   if (ms < 3_600_000) return `${round1(ms / 60_000)}m`;
   return `${round1(ms / 3_600_000)}h`;

@@ -50,6 +50,8 @@ export interface SimContext {
   readonly issueSessionCookie: boolean;
   readonly dataIntervalMs: number;
   readonly pollIntervalMs: number;
+  /** the dashboard page's auto-refresh interval, 0 = off */
+  readonly autoRefreshMs: number;
   readonly auth: Authenticator;
   readonly logins: LoginRegistry;
   readonly failures: FailureControl;

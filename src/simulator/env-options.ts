@@ -21,6 +21,7 @@ export const SIM_ENV_DOC: ReadonlyArray<readonly [name: string, meaning: string]
   ['SIM_ISSUE_SESSION_COOKIE', 'true: also set a SESSION cookie at login (default false)'],
   ['SIM_DATA_INTERVAL_MS', 'live-data push interval (default 1000)'],
   ['SIM_POLL_INTERVAL_MS', 'dashboard background polling interval (default 5000)'],
+  ['SIM_AUTO_REFRESH_MS', 'dashboard auto-refresh timer, GET <context>/server/rest/dashboards/7/refresh (default 5000; 0 = off)'],
   ['SIM_PUBLIC_ORIGIN', 'origin for the absolute login redirect (default http://127.0.0.1:PORT)'],
   ['SIM_LOG_LEVEL', 'pino level (default info)'],
 ];
@@ -64,6 +65,7 @@ export function optionsFromEnv(env: Env): SimulatorOptions {
   if (dataMs !== undefined) opts.dataIntervalMs = dataMs;
   const pollMs = wholeNumber(env, 'SIM_POLL_INTERVAL_MS', 1);
   if (pollMs !== undefined) opts.pollIntervalMs = pollMs;
+  opts.autoRefreshMs = wholeNumber(env, 'SIM_AUTO_REFRESH_MS', 0) ?? 5000;
   const origin = set(env, 'SIM_PUBLIC_ORIGIN');
   if (origin) opts.publicOrigin = new URL(origin).origin;
   return opts;

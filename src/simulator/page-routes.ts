@@ -70,7 +70,7 @@ export function registerPageRoutes(app: FastifyInstance, sim: SimContext): void 
       scope.get(path, async (request, reply) => {
         const { user } = sim.identityOf.get(request)!;
         return sendHtml(reply, 200, dashboardPage({
-          contextPath: ctx, username: user.username, role: user.role, pollIntervalMs: sim.pollIntervalMs,
+          contextPath: ctx, username: user.username, role: user.role, pollIntervalMs: sim.pollIntervalMs, autoRefreshMs: sim.autoRefreshMs,
         }));
       });
     }

@@ -84,10 +84,11 @@ export interface DashboardPageOptions {
   username: string;
   role: string;
   pollIntervalMs: number;
+  autoRefreshMs: number;
 }
 
 export function dashboardPage(opts: DashboardPageOptions): string {
-  const config = { contextPath: opts.contextPath, pollIntervalMs: opts.pollIntervalMs };
+  const config = { contextPath: opts.contextPath, pollIntervalMs: opts.pollIntervalMs, autoRefreshMs: opts.autoRefreshMs };
   return layout('Dashboard', `<main>
 <div class="card">
   <h1>Sales dashboard</h1>
@@ -104,7 +105,8 @@ export function dashboardPage(opts: DashboardPageOptions): string {
   <button id="refresh-btn" type="button">Refresh dashboard</button>
   <p class="muted">Last refresh: <span id="refresh-result">never</span></p>
   <p class="muted">Background poll: <span id="poll-status">not yet</span>;
-     notifications: <span id="notify-status">connecting</span></p>
+     notifications: <span id="notify-status">connecting</span>;
+     auto-refresh: <span id="auto-refresh-status">off</span></p>
   <p id="session-status" role="status"></p>
 </div>
 </main>
