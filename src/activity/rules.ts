@@ -89,13 +89,10 @@ export class ActivityRules {
   }
 
   /**
-   * Once answered, before periodic detection: a refused credential, or an answer that only renews
-   * the credential (sets the token or session cookie) to a request that is neither the login nor
-   * a page navigation. Undefined when the request may still count.
+   * An accepted answer that only renews the credential (sets the token or session cookie) to a
+   * request that is neither the login nor a page navigation; undefined otherwise.
    */
-  answerVerdict(path: string, requestHeaders: Headers, statusCode: number, responseHeaders: Headers | undefined): Verdict | undefined {
-    const status = this.statusVerdict(statusCode);
-    if (!status.counted) return status;
+  answerVerdict(path: string, requestHeaders: Headers, responseHeaders: Headers | undefined): Verdict | undefined {
     if (responseHeaders === undefined || this.isNavigation(requestHeaders) || pathOnly(path) === this.#loginPath) return undefined;
     return this.#renewsCredential(responseHeaders['set-cookie']) ? CREDENTIAL_RENEWAL : undefined;
   }
@@ -123,10 +120,21 @@ export class ActivityRules {
     return false;
   }
 
+  /**
+   * The decision once the upstream answered, given what was decided before (`pre`: forced or
+   * passive). Undefined when no rule applies: the request counts unless it is a timer's.
+   */
+  settle(pre: Verdict | undefined, path: string, requestHeaders: Headers, statusCode: number, responseHeaders: Headers | undefined): Verdict | undefined {
+    if (pre && !pre.counted) return pre;
+    const status = this.statusVerdict(statusCode);
+    if (!status.counted) return status;
+    return pre ?? this.answerVerdict(path, requestHeaders, responseHeaders);
+  }
+
   /** The full decision once the upstream answered, periodic detection aside. */
   classify(method: string, path: string, headers: Headers, statusCode: number, responseHeaders?: Headers): Verdict {
-    return this.forcedVerdict(method, path, headers) ?? this.passiveVerdict(method, path, headers) ??
-      this.answerVerdict(path, headers, statusCode, responseHeaders) ?? this.countedVerdict(headers);
+    const pre = this.forcedVerdict(method, path, headers) ?? this.passiveVerdict(method, path, headers);
+    return this.settle(pre, path, headers, statusCode, responseHeaders) ?? this.countedVerdict(headers);
   }
 
   /** Only requests the upstream accepted count: a forged or expired credential keeps nobody alive. */

@@ -70,12 +70,8 @@ export function createActivityHooks(deps: ActivityHooksDeps): ProxyHooks {
 
   /** The rule that decides, once the upstream answered; periodic detection last (it remembers what it sees). */
   function decide(req: IncomingMessage, path: string, user: string, statusCode: number, pre: Verdict | undefined, responseHeaders: ResponseHeaders): { verdict: Verdict; hit?: PeriodicHit } {
-    if (pre && !pre.counted) return { verdict: pre };
-    const status = rules.statusVerdict(statusCode);
-    if (!status.counted) return { verdict: status };
-    if (pre) return { verdict: pre };
-    const answered = rules.answerVerdict(path, req.headers, statusCode, responseHeaders);
-    if (answered) return { verdict: answered };
+    const settled = rules.settle(pre, path, req.headers, statusCode, responseHeaders);
+    if (settled) return { verdict: settled };
     const hit = periodic?.observe(user, req.method ?? 'GET', path, clock.now());
     return hit ? { verdict: { counted: false, rule: hit.rule }, hit } : { verdict: rules.countedVerdict(req.headers) };
   }
