@@ -11,6 +11,7 @@ const DIGITS = /\d+/g;
 
 export function pathShape(path: string): string {
   const q = path.indexOf('?');
+  if (q === -1 && !hasDigit(path)) return path; // most paths: nothing to replace
   const pathPart = q === -1 ? path : path.slice(0, q);
   let out = '';
   let start = 0;

@@ -8,7 +8,8 @@
  * last request that was not a timer's, and the caller moves the session's idle start back to it.
  *
  * Cost: O(requestsPerPattern) per request (two passes over one ring), plus O(patternsPerUser ×
- * requestsPerPattern) when activity is taken back; memory is bounded per user (LRU over patterns) and idle users are swept a few at a time.
+ * requestsPerPattern) when activity is taken back or a pattern is evicted; memory is bounded per
+ * user (the least recently seen pattern is evicted) and quiet users are swept a few per request.
  */
 import type { RequestNote } from '../sessions/store.js';
 import type { DeploymentConfig } from '../config/deployment.js';
@@ -88,6 +89,9 @@ class Pattern {
   lastBeatMs: number | undefined;
   /** latest request of this pattern that counted and fell out of the ring before joining a chain */
   droppedGenuineMs = Number.NEGATIVE_INFINITY;
+  /** the rule text of the last hit, rebuilt only when the interval's text changes */
+  ruleInterval = '';
+  rule = '';
 
   constructor(readonly method: string, readonly shape: string, capacity: number) {
     this.times = new Float64Array(capacity);
@@ -124,7 +128,6 @@ class Pattern {
 }
 
 interface UserPatterns {
-  /** insertion order = least recently used first */
   readonly patterns: Map<string, Pattern>;
   /** the latest genuine request the detector saw outside its patterns (or of forgotten ones) */
   other: RequestNote | undefined;
@@ -142,6 +145,8 @@ export class PeriodicDetector {
   readonly #patternsPerUser: number;
   readonly #capacity: number;
   readonly #users = new Map<string, UserPatterns>();
+  /** where the round-robin sweep of quiet users continues */
+  #cursor: IterableIterator<[string, UserPatterns]> | undefined;
   /** ring positions of the chain being walked (reused) */
   readonly #members: Int32Array;
 
@@ -180,7 +185,12 @@ export class PeriodicDetector {
     if (newlyRecognised) p.timerSinceMs = nowMs;
     p.lastBeatMs = nowMs;
     const retractTo = chain.retract ? (this.#lastGenuine(u) ?? note(p.method, p.shape, chain.earliestMs)) : undefined;
-    return { rule: `periodic:${method} ${shape}@${intervalText(chain.intervalMs)}`, intervalMs: chain.intervalMs, newlyRecognised, retractTo };
+    const interval = intervalText(chain.intervalMs);
+    if (interval !== p.ruleInterval) {
+      p.ruleInterval = interval;
+      p.rule = `periodic:${method} ${shape}@${interval}`;
+    }
+    return { rule: p.rule, intervalMs: chain.intervalMs, newlyRecognised, retractTo };
   }
 
   /** A request of the user that counted without being a candidate (a navigation by hand, an active path, a reset). */
@@ -212,42 +222,51 @@ export class PeriodicDetector {
 
   #touchUser(user: string, nowMs: number): UserPatterns {
     let u = this.#users.get(user);
-    if (u) this.#users.delete(user);
-    else u = { patterns: new Map(), other: undefined, lastMs: nowMs };
-    u.lastMs = Math.max(u.lastMs, nowMs);
-    this.#users.set(user, u); // most recently used last
+    if (!u) this.#users.set(user, (u = { patterns: new Map(), other: undefined, lastMs: nowMs }));
+    if (nowMs > u.lastMs) u.lastMs = nowMs;
     this.#sweep(nowMs);
     return u;
   }
 
-  /** Drops a few users that have been quiet longer than any pattern is kept. */
+  /** Looks at the next few users (round robin) and drops those quiet longer than any pattern is kept. */
   #sweep(nowMs: number): void {
     const quietMs = Math.max(this.#opts.forgetAfterMs, 2 * this.#opts.maxIntervalMs());
-    let checked = 0;
-    for (const [name, u] of this.#users) {
-      if (checked++ >= SWEEP_PER_CALL || nowMs - u.lastMs <= quietMs) return;
-      this.#users.delete(name);
+    for (let checked = 0; checked < SWEEP_PER_CALL; checked++) {
+      this.#cursor ??= this.#users.entries();
+      const next = this.#cursor.next();
+      if (next.done) {
+        this.#cursor = undefined;
+        return;
+      }
+      const [name, u] = next.value;
+      if (nowMs - u.lastMs > quietMs) this.#users.delete(name);
     }
   }
 
   #touchPattern(u: UserPatterns, method: string, shape: string, nowMs: number): Pattern {
     const key = method + ' ' + shape;
-    let p = u.patterns.get(key);
-    if (p) {
-      u.patterns.delete(key);
-      if (this.#stale(p, nowMs)) {
-        foldInto(u, p);
-        p = undefined;
+    const known = u.patterns.get(key);
+    if (known && !this.#stale(known, nowMs)) return known;
+    if (known) foldInto(u, known);
+    const p = new Pattern(method, shape, this.#capacity);
+    u.patterns.set(key, p);
+    if (u.patterns.size > this.#patternsPerUser) this.#evictLeastRecent(u, p);
+    return p;
+  }
+
+  /** Drops the pattern seen least recently (a handful: a scan costs less than keeping an order). */
+  #evictLeastRecent(u: UserPatterns, keep: Pattern): void {
+    let victimKey: string | undefined;
+    let victim: Pattern | undefined;
+    for (const [key, p] of u.patterns) {
+      if (p !== keep && (!victim || p.lastMs < victim.lastMs)) {
+        victimKey = key;
+        victim = p;
       }
     }
-    p ??= new Pattern(method, shape, this.#capacity);
-    u.patterns.set(key, p);
-    if (u.patterns.size > this.#patternsPerUser) {
-      const [oldestKey, oldest] = u.patterns.entries().next().value as [string, Pattern];
-      u.patterns.delete(oldestKey);
-      foldInto(u, oldest);
-    }
-    return p;
+    if (victimKey === undefined || !victim) return;
+    u.patterns.delete(victimKey);
+    foldInto(u, victim);
   }
 
   /** Quiet for longer than forget-after, twice its interval, and (while learning) the longest interval. */
