@@ -94,6 +94,8 @@ t.test('real clock: an idle user with a 1-second refresh timer is warned and log
   stop = true;
   await timer;
   const v = s.proxy.engine.describe('alice')!;
+  const arrivals = s.sim.requests.filter((r) => r.path === REFRESH_7).map((r) => r.atMs);
+  t.comment(`gaps between refreshes as the upstream saw them: ${arrivals.slice(1).map((at, i) => at - arrivals[i]!).join(' ')} ms`);
   t.equal(v.idleSinceMs, lastReal.atMs, 'idle time ran from the page load, not from the timer');
   const afterMs = v.loggedOutAtMs! - lastReal.atMs;
   t.ok(afterMs >= minutes * MINUTE_MS, `not before the timeout (${afterMs} ms)`);
@@ -244,6 +246,7 @@ t.test('shadow mode: timers are recognised, logged and counted the same; nobody 
   const lastReal = x.clock.now();
   await runTimer(x, REFRESH_7, 7000, lastReal + 7 * MINUTE_MS);
   t.ok(x.s.logs.some((l) => l.event === 'periodic-recognised' && l.mode === 'shadow'));
+  t.ok(x.s.logs.some((l) => l.msg === 'request' && l.user === 'alice' && typeof l.activity === 'string' && l.activity.startsWith('periodic:')), 'each request\'s verdict is in its access-log line');
   t.ok(x.s.logs.some((l) => l.event === 'activity-retracted' && l.idleSinceMs === lastReal && l.mode === 'shadow'));
   t.ok(((await counts(x.s))['false:periodic'] ?? 0) > 30, 'counted as periodic in the metrics');
   t.equal(x.view().loggedOutAtMs, lastReal + 5 * MINUTE_MS, 'the logout is recorded as it would have happened');

@@ -280,9 +280,9 @@ export class PeriodicDetector {
    * shape, then among those of the same exact path (two tiles refreshing /dashboards/7 and
    * /dashboards/8 interleave in the shape, not in their own paths). The chain is strict: the
    * earlier request of each gap is the one right before, except for bursts (closer than the
-   * minimum interval) and requests already known as another timer's, which are stepped over. A
-   * person's irregular clicks therefore never line up by skipping the odd ones. Marks the chain's
-   * requests as the timer's.
+   * minimum interval) and requests already known as another timer's, which are stepped over, and
+   * one delayed beat per chain. A person's irregular clicks therefore never line up by skipping
+   * the odd ones. Marks the chain's requests as the timer's.
    */
   #findChain(p: Pattern, pathHash: number, nowMs: number): Chain | undefined {
     return this.#walk(p, undefined, nowMs) ?? this.#walk(p, pathHash, nowMs);
@@ -292,33 +292,59 @@ export class PeriodicDetector {
     const { repeats, minIntervalMs } = this.#opts;
     const tolerance = this.#opts.tolerancePercent / 100;
     const members = this.#members;
-    let gaps = 0;
+    let count = 0; // members found
+    let gaps = 0; // intervals they span
     let anchorMs = nowMs;
     let meanMs = 0;
+    let delayedBeat = false;
     for (let i = 0; i < p.size; i++) {
       const k = p.index(i);
       if (pathHash !== undefined && p.hashes[k] !== pathHash) continue;
       const t = p.times[k]!;
       const gapMs = anchorMs - t;
       if (gapMs < minIntervalMs) continue; // a burst
-      if (gaps === 0) {
-        if (gapMs > this.#opts.maxIntervalMs()) return undefined;
-      } else if (Math.abs(gapMs - meanMs) > Math.max(meanMs * tolerance, TOLERANCE_FLOOR_MS)) {
-        if ((p.flags[k]! & TIMER) !== 0 && gapMs < meanMs) continue; // another timer's beat in between
-        break;
+      let spans = 1;
+      if (gaps > 0) {
+        const slackMs = Math.max(meanMs * tolerance, TOLERANCE_FLOOR_MS);
+        if (Math.abs(gapMs - meanMs) > slackMs) {
+          // A beat sent late on a busy machine, the next one on time again: the two gaps around it
+          // add up to two intervals. Tolerated once per chain, after two steady gaps. (A beat so
+          // late that it comes within the minimum interval of the next one is not caught.)
+          const after = delayedBeat || gaps < 2 || gapMs > meanMs ? -1 : this.#nextRelevant(p, i + 1, pathHash);
+          if (after !== -1 && Math.abs(anchorMs - p.times[p.index(after)]! - 2 * meanMs) <= slackMs) {
+            members[count++] = k;
+            i = after;
+            delayedBeat = true;
+            spans = 2;
+          } else if ((p.flags[k]! & TIMER) !== 0 && gapMs < meanMs) {
+            continue; // another timer's beat in between
+          } else {
+            break;
+          }
+        }
       }
-      members[gaps++] = k;
-      anchorMs = t;
-      meanMs = (nowMs - t) / gaps;
+      if (gaps === 0 && gapMs > this.#opts.maxIntervalMs()) return undefined;
+      members[count++] = p.index(i);
+      anchorMs = p.times[p.index(i)]!;
+      gaps += spans;
+      meanMs = (nowMs - anchorMs) / gaps;
     }
     if (gaps < repeats) return undefined;
     let retract = false;
-    for (let m = 0; m < gaps; m++) {
+    for (let m = 0; m < count; m++) {
       const k = members[m]!;
       if ((p.flags[k]! & (COUNTED | TIMER)) === COUNTED) retract = true;
       p.flags[k] = p.flags[k]! | TIMER;
     }
     return { intervalMs: meanMs, earliestMs: anchorMs, retract };
+  }
+
+  /** Position of the next (older) request of the ring on the path, or -1. */
+  #nextRelevant(p: Pattern, from: number, pathHash: number | undefined): number {
+    for (let i = from; i < p.size; i++) {
+      if (pathHash === undefined || p.hashes[p.index(i)] === pathHash) return i;
+    }
+    return -1;
   }
 
   #lastGenuine(u: UserPatterns): RequestNote | undefined {

@@ -17,6 +17,7 @@ import type { Clock } from '../sessions/clock.js';
 import type { SessionEngine } from '../sessions/engine.js';
 import type { HttpDecision, ProxyHooks, UpgradeDecision } from './hooks.js';
 import type { StaleCredentials } from './stale-credentials.js';
+import { kActivity, type TrackedRequest } from './request-state.js';
 
 export interface ActivityHooksDeps {
   mode: ProxyMode;
@@ -83,6 +84,7 @@ export function createActivityHooks(deps: ActivityHooksDeps): ProxyHooks {
     const { user, credential } = identity;
     const { verdict, hit } = decide(req, path, user, statusCode, pre, responseHeaders);
     metrics.requests.inc({ counted: verdict.counted ? 'true' : 'false', rule: ruleLabel(verdict.rule) });
+    (req as TrackedRequest)[kActivity] = verdict.rule;
     if (statusCode === 401 || statusCode === 403) {
       // The upstream did not accept the credential: remember the request, not the credential.
       engine.recordIgnored(user, method, path, rules.statusVerdict(statusCode).rule);
