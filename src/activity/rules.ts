@@ -2,19 +2,23 @@
  * Which requests are something a person did. A request counts unless a rule says otherwise;
  * the first rule that matches decides, and its name is kept for "why was I (not) logged out?".
  *
- * Order: `sec-fetch-user` and `active:<glob>` (always count) → `background-header` and
- * `passive:<glob>` (never count) → once answered: `upstream-401/403` → `credential-renewal`
+ * Order: `sec-fetch-user` and `active:<glob>` (always count) → `background-header`,
+ * `transport:<name>` and `passive:<glob>` (never count) → once answered: `upstream-401/403` → `credential-renewal`
  * (not for navigations) → periodic (see periodic.ts, applied by the caller) → `navigate` / `counted`.
  */
 import picomatch from 'picomatch';
+import { transportVerdict } from './transports.js';
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>;
+/** an upstream answer's headers (content-length may be a number) */
+type AnswerHeaders = Readonly<Record<string, string | string[] | number | undefined>>;
 
 export interface Verdict {
   readonly counted: boolean;
   /**
    * `counted`, `navigate`, `sec-fetch-user`, `active:<rule>`, `upstream-<status>`,
-   * `background-header`, `passive:<rule as configured>`, `credential-renewal`, `periodic:<shape>@<interval>`
+   * `background-header`, `transport:<name>`, `passive:<rule as configured>`, `credential-renewal`,
+   * `periodic:<shape>@<interval>`
    */
   readonly rule: string;
 }
@@ -85,14 +89,14 @@ export class ActivityRules {
   passiveVerdict(method: string, path: string, headers: Headers): Verdict | undefined {
     const marker = headers[this.#backgroundName];
     if (marker !== undefined && headerIs(marker, this.#backgroundValue)) return BACKGROUND;
-    return matchRule(this.#passive, method, path);
+    return transportVerdict(path) ?? matchRule(this.#passive, method, path);
   }
 
   /**
    * An accepted answer that only renews the credential (sets the token or session cookie) to a
    * request that is neither the login nor a page navigation; undefined otherwise.
    */
-  answerVerdict(path: string, requestHeaders: Headers, responseHeaders: Headers | undefined): Verdict | undefined {
+  answerVerdict(path: string, requestHeaders: Headers, responseHeaders: AnswerHeaders | undefined): Verdict | undefined {
     if (responseHeaders === undefined || this.isNavigation(requestHeaders) || pathOnly(path) === this.#loginPath) return undefined;
     return this.#renewsCredential(responseHeaders['set-cookie']) ? CREDENTIAL_RENEWAL : undefined;
   }
@@ -108,8 +112,8 @@ export class ActivityRules {
   }
 
   /** A Set-Cookie that gives the token or session cookie a value (not one that deletes it). */
-  #renewsCredential(setCookie: string | string[] | undefined): boolean {
-    if (setCookie === undefined || this.#credentialCookies.size === 0) return false;
+  #renewsCredential(setCookie: string | string[] | number | undefined): boolean {
+    if (setCookie === undefined || typeof setCookie === 'number' || this.#credentialCookies.size === 0) return false;
     for (const line of Array.isArray(setCookie) ? setCookie : [setCookie]) {
       const eq = line.indexOf('=');
       if (eq <= 0 || !this.#credentialCookies.has(line.slice(0, eq).trim())) continue;
@@ -124,7 +128,7 @@ export class ActivityRules {
    * The decision once the upstream answered, given what was decided before (`pre`: forced or
    * passive). Undefined when no rule applies: the request counts unless it is a timer's.
    */
-  settle(pre: Verdict | undefined, path: string, requestHeaders: Headers, statusCode: number, responseHeaders: Headers | undefined): Verdict | undefined {
+  settle(pre: Verdict | undefined, path: string, requestHeaders: Headers, statusCode: number, responseHeaders: AnswerHeaders | undefined): Verdict | undefined {
     if (pre && !pre.counted) return pre;
     const status = this.statusVerdict(statusCode);
     if (!status.counted) return status;
@@ -132,7 +136,7 @@ export class ActivityRules {
   }
 
   /** The full decision once the upstream answered, periodic detection aside. */
-  classify(method: string, path: string, headers: Headers, statusCode: number, responseHeaders?: Headers): Verdict {
+  classify(method: string, path: string, headers: Headers, statusCode: number, responseHeaders?: AnswerHeaders): Verdict {
     const pre = this.forcedVerdict(method, path, headers) ?? this.passiveVerdict(method, path, headers);
     return this.settle(pre, path, headers, statusCode, responseHeaders) ?? this.countedVerdict(headers);
   }

@@ -11,13 +11,15 @@ import type { ProxyMode } from '../config/deployment.js';
 import type { ProxyMetrics } from '../admin/metrics.js';
 import { ruleLabel, type ActivityRules, type Verdict } from '../activity/rules.js';
 import type { PeriodicDetector, PeriodicHit } from '../activity/periodic.js';
+import { transportOfVerdict } from '../activity/transports.js';
 import type { IdentityResolver } from '../identity/resolver.js';
 import type { Credential, Identity } from '../identity/types.js';
 import type { Clock } from '../sessions/clock.js';
 import type { SessionEngine } from '../sessions/engine.js';
-import type { HttpDecision, ProxyHooks, UpgradeDecision } from './hooks.js';
+import type { HttpDecision, ProxyHooks, UpgradeDecision, UpstreamHeaders } from './hooks.js';
 import type { StaleCredentials } from './stale-credentials.js';
 import { kActivity, type TrackedRequest } from './request-state.js';
+import { csrfCookieIn, csrfSetBy } from '../logout/csrf.js';
 
 export interface ActivityHooksDeps {
   mode: ProxyMode;
@@ -30,6 +32,10 @@ export interface ActivityHooksDeps {
   stale: StaleCredentials;
   metrics: ProxyMetrics;
   logger: pino.Logger;
+  /** the CSRF cookie's name: its freshest value is kept with the credentials for their logout */
+  csrfCookie: string;
+  /** a known user sent a request of an HTTP socket transport (SockJS xhr..., CometD long poll) */
+  onHttpTransport?: (user: string, transport: string) => void;
 }
 
 interface RequestContext {
@@ -37,9 +43,9 @@ interface RequestContext {
   /** decided before the upstream answered: always counts (forced) or never (passive) */
   readonly pre: Verdict | undefined;
   readonly creds: readonly Credential[];
+  /** SECRET: the CSRF token the request presented */
+  readonly csrf: string | undefined;
 }
-
-type ResponseHeaders = Readonly<Record<string, string | string[] | undefined>> | undefined;
 
 const NO_DECISION: HttpDecision = Object.freeze({});
 
@@ -70,14 +76,14 @@ export function createActivityHooks(deps: ActivityHooksDeps): ProxyHooks {
   }
 
   /** The rule that decides, once the upstream answered; periodic detection last (it remembers what it sees). */
-  function decide(req: IncomingMessage, path: string, user: string, statusCode: number, pre: Verdict | undefined, responseHeaders: ResponseHeaders): { verdict: Verdict; hit?: PeriodicHit } {
+  function decide(req: IncomingMessage, path: string, user: string, statusCode: number, pre: Verdict | undefined, responseHeaders: UpstreamHeaders): { verdict: Verdict; hit?: PeriodicHit } {
     const settled = rules.settle(pre, path, req.headers, statusCode, responseHeaders);
     if (settled) return { verdict: settled };
     const hit = periodic?.observe(user, req.method ?? 'GET', path, clock.now());
     return hit ? { verdict: { counted: false, rule: hit.rule }, hit } : { verdict: rules.countedVerdict(req.headers) };
   }
 
-  function apply(req: IncomingMessage, path: string, statusCode: number, ctx: RequestContext, identity: Identity | undefined, responseHeaders: ResponseHeaders): void {
+  function apply(req: IncomingMessage, path: string, statusCode: number, ctx: RequestContext, identity: Identity | undefined, csrf: string | undefined, responseHeaders: UpstreamHeaders): void {
     const { pre, creds } = ctx;
     if (!identity) return;
     const method = req.method ?? 'GET';
@@ -85,6 +91,7 @@ export function createActivityHooks(deps: ActivityHooksDeps): ProxyHooks {
     const { verdict, hit } = decide(req, path, user, statusCode, pre, responseHeaders);
     metrics.requests.inc({ counted: verdict.counted ? 'true' : 'false', rule: ruleLabel(verdict.rule) });
     (req as TrackedRequest)[kActivity] = verdict.rule;
+    const keep = (c: Credential) => (csrf === undefined ? c : { ...c, csrf });
     if (statusCode === 401 || statusCode === 403) {
       // The upstream did not accept the credential: remember the request, not the credential.
       engine.recordIgnored(user, method, path, rules.statusVerdict(statusCode).rule);
@@ -92,16 +99,24 @@ export function createActivityHooks(deps: ActivityHooksDeps): ProxyHooks {
     }
     if (!shadow && stale.find([credential], clock.now())) return; // answered after its logout
     if (verdict.counted) {
-      const record = engine.recordActivity(user, method, path, credential, verdict.rule);
+      const record = engine.recordActivity(user, method, path, keep(credential), verdict.rule);
       if (verdict === pre && record.lastActivity) periodic?.noteGenuine(user, record.lastActivity);
     } else {
-      engine.seen(user, credential);
+      engine.seen(user, keep(credential));
       engine.recordIgnored(user, method, path, verdict.rule);
     }
     if (hit) timerFound(user, hit);
     // The request's other credentials (say a SESSION cookie beside the token) belong to the same
     // sign-in: keep them too, so the timeout logs out and refuses every one of them.
-    for (const other of creds) if (other !== credential) engine.seen(user, other);
+    for (const other of creds) if (other !== credential) engine.seen(user, keep(other));
+  }
+
+  function noteTransport(identity: RequestContext['identity'], transport: string, note: (user: string, transport: string) => void): void {
+    if (!(identity instanceof Promise)) {
+      if (identity !== undefined) note(identity.user, transport);
+      return;
+    }
+    identity.then((id) => id !== undefined && note(id.user, transport), () => undefined);
   }
 
   function timerFound(user: string, hit: PeriodicHit): void {
@@ -123,21 +138,26 @@ export function createActivityHooks(deps: ActivityHooksDeps): ProxyHooks {
       const refuse = staleCheck(req, path, creds, false, passive);
       if (refuse) return { refuse };
       const identity = resolver.resolve(creds);
-      const context: RequestContext = { identity, pre: forced ?? passive, creds };
+      const transport = passive === undefined ? undefined : transportOfVerdict(passive);
+      if (transport !== undefined && deps.onHttpTransport !== undefined) noteTransport(identity, transport, deps.onHttpTransport);
+      const context: RequestContext = { identity, pre: forced ?? passive, creds, csrf: csrfCookieIn(req.headers.cookie, deps.csrfCookie) };
       return { user: identity instanceof Promise ? undefined : identity?.user, context };
     },
 
-    onHttpResponse(req, path, statusCode, context, responseHeaders) {
+    onHttpResponse(req, path, statusCode, context, headers) {
       const ctx = context as RequestContext | undefined;
       if (!ctx) return;
       const { identity } = ctx;
+      // a token the upstream just set is the one the browser presents next: the freshest
+      const setCookie = headers['set-cookie'];
+      const csrf = (typeof setCookie === 'number' ? undefined : csrfSetBy(setCookie, deps.csrfCookie)) ?? ctx.csrf;
       if (identity instanceof Promise) {
         identity.then(
-          (id) => apply(req, path, statusCode, ctx, id, responseHeaders),
+          (id) => apply(req, path, statusCode, ctx, id, csrf, headers),
           (err: unknown) => deps.logger.error({ err }, 'identity resolution failed'),
         );
       } else {
-        apply(req, path, statusCode, ctx, identity, responseHeaders);
+        apply(req, path, statusCode, ctx, identity, csrf, headers);
       }
     },
 
