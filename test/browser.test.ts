@@ -28,7 +28,7 @@ const SLACK_MS = 15_000;
 
 const timings: string[] = [];
 /** pauses between a person's clicks (irregular on purpose) */
-const CLICK_PAUSES_MS = [700, 1600, 900, 2000, 1200, 800];
+const CLICK_PAUSES_MS = [600, 1100, 750, 1400, 900, 650];
 
 function dashboardUrl(s: Stack): string {
   return `${s.proxy.url}${CTX}/`;
