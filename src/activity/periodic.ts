@@ -14,6 +14,7 @@
 import type { RequestNote } from '../sessions/store.js';
 import type { DeploymentConfig } from '../config/deployment.js';
 import { pathShape } from './path-shape.js';
+import { COUNTED, Pattern, TIMER, hashPath } from './request-ring.js';
 
 export interface PeriodicOptions {
   /** steady gaps needed before a request shape is a timer (a chain of repeats + 1 requests) */
@@ -71,61 +72,6 @@ export const REQUESTS_PER_PATTERN = 12;
 const TOLERANCE_FLOOR_MS = 25;
 /** idle users checked for forgetting per observed request (amortised sweep) */
 const SWEEP_PER_CALL = 2;
-const COUNTED = 1;
-const TIMER = 2;
-
-class Pattern {
-  readonly times: Float64Array;
-  readonly flags: Uint8Array;
-  /** hash of each request's exact path (query aside) */
-  readonly hashes: Int32Array;
-  head = 0;
-  size = 0;
-  seen = 0;
-  timerRequests = 0;
-  lastMs = 0;
-  intervalMs: number | undefined;
-  timerSinceMs: number | undefined;
-  lastBeatMs: number | undefined;
-  /** latest request of this pattern that counted and fell out of the ring before joining a chain */
-  droppedGenuineMs = Number.NEGATIVE_INFINITY;
-  /** the rule text of the last hit, rebuilt only when the interval's text changes */
-  ruleInterval = '';
-  rule = '';
-
-  constructor(readonly method: string, readonly shape: string, capacity: number) {
-    this.times = new Float64Array(capacity);
-    this.flags = new Uint8Array(capacity);
-    this.hashes = new Int32Array(capacity);
-  }
-
-  /** ring index of the i-th newest entry */
-  index(i: number): number {
-    const n = this.times.length;
-    return (this.head - 1 - i + n) % n;
-  }
-
-  push(atMs: number, flags: number, pathHash: number): void {
-    const n = this.times.length;
-    if (this.size === n && (this.flags[this.head]! & (COUNTED | TIMER)) === COUNTED) {
-      this.droppedGenuineMs = Math.max(this.droppedGenuineMs, this.times[this.head]!);
-    }
-    this.times[this.head] = atMs;
-    this.flags[this.head] = flags;
-    this.hashes[this.head] = pathHash;
-    this.head = (this.head + 1) % n;
-    if (this.size < n) this.size++;
-  }
-
-  /** the latest request that counted and is not a timer's */
-  lastGenuineMs(): number {
-    for (let i = 0; i < this.size; i++) {
-      const k = this.index(i);
-      if ((this.flags[k]! & (COUNTED | TIMER)) === COUNTED) return Math.max(this.times[k]!, this.droppedGenuineMs);
-    }
-    return this.droppedGenuineMs;
-  }
-}
 
 interface UserPatterns {
   readonly patterns: Map<string, Pattern>;
@@ -183,7 +129,6 @@ export class PeriodicDetector {
     p.intervalMs = chain.intervalMs;
     const newlyRecognised = p.timerSinceMs === undefined;
     if (newlyRecognised) p.timerSinceMs = nowMs;
-    p.lastBeatMs = nowMs;
     const retractTo = chain.retract ? (this.#lastGenuine(u) ?? note(p.method, p.shape, chain.earliestMs)) : undefined;
     const interval = intervalText(chain.intervalMs);
     if (interval !== p.ruleInterval) {
@@ -212,10 +157,6 @@ export class PeriodicDetector {
       });
     }
     return out.sort((a, b) => (a.state === b.state ? b.lastSeenMs - a.lastSeenMs : a.state === 'timer' ? -1 : 1));
-  }
-
-  forget(user: string): void {
-    this.#users.delete(user);
   }
 
   // ---- internals -------------------------------------------------------------------------
@@ -355,17 +296,6 @@ export class PeriodicDetector {
     }
     return best;
   }
-}
-
-/** FNV-1a over the path up to its query */
-function hashPath(path: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < path.length; i++) {
-    const c = path.charCodeAt(i);
-    if (c === 63 /* ? */) break;
-    h = Math.imul(h ^ c, 0x01000193);
-  }
-  return h | 0;
 }
 
 function foldInto(u: UserPatterns, p: Pattern): void {
