@@ -83,7 +83,7 @@ export function registerPageRoutes(app: FastifyInstance, sim: SimContext): void 
       scope.get(path, async (request, reply) => {
         const { user } = sim.identityOf.get(request)!;
         return sendHtml(reply, 200, dashboardPage({
-          contextPath: ctx, username: user.username, role: user.role, pollIntervalMs: sim.pollIntervalMs, stomp: stompPageConfig(sim),
+          contextPath: ctx, username: user.username, role: user.role, pollIntervalMs: sim.pollIntervalMs, autoRefreshMs: sim.autoRefreshMs, stomp: stompPageConfig(sim),
         }));
       });
     }

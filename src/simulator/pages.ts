@@ -87,6 +87,7 @@ export interface DashboardPageOptions {
   username: string;
   role: string;
   pollIntervalMs: number;
+  autoRefreshMs: number;
   /** the STOMP personalities' socket settings; undefined: two plain JSON sockets */
   stomp?: StompPageConfig | undefined;
 }
@@ -100,7 +101,7 @@ function stompScripts(contextPath: string, stomp: StompPageConfig | undefined): 
 }
 
 export function dashboardPage(opts: DashboardPageOptions): string {
-  const config = { contextPath: opts.contextPath, pollIntervalMs: opts.pollIntervalMs, ...opts.stomp };
+  const config = { contextPath: opts.contextPath, pollIntervalMs: opts.pollIntervalMs, autoRefreshMs: opts.autoRefreshMs, ...opts.stomp };
   return layout('Dashboard', `<main>
 <div class="card">
   <h1>Sales dashboard</h1>
@@ -117,7 +118,8 @@ export function dashboardPage(opts: DashboardPageOptions): string {
   <button id="refresh-btn" type="button">Refresh dashboard</button>
   <p class="muted">Last refresh: <span id="refresh-result">never</span></p>
   <p class="muted">Background poll: <span id="poll-status">not yet</span>;
-     notifications: <span id="notify-status">connecting</span></p>
+     notifications: <span id="notify-status">connecting</span>;
+     auto-refresh: <span id="auto-refresh-status">off</span></p>
   <p id="session-status" role="status"></p>
 </div>
 </main>
