@@ -28,7 +28,6 @@ async function startBare() {
 }
 
 async function startOurs() {
-  const { default: pino } = await import('pino');
   const { loadDeploymentConfig } = await import('../dist/config/deployment.js');
   const { createLogger } = await import('../dist/log.js');
   const { startProxy } = await import('../dist/app.js');
@@ -50,8 +49,9 @@ async function startOurs() {
     PROXY_WHOAMI_PATH: process.env.BENCH_WHOAMI_PATH,
     PROXY_LOG_LEVEL: 'info',
   });
-  // like production (pino's default stdout destination is a synchronous SonicBoom), but to a file
-  const destination = pino.destination({ dest: '/dev/null', sync: true });
+  // the production destination (access lines batched, audit lines at once), but to /dev/null
+  const { createLogDestination } = await import('../dist/log-destination.js');
+  const destination = createLogDestination('/dev/null');
   const logger = createLogger({ level: 'info', destination });
   const proxy = await startProxy(config, { logger });
   return {
