@@ -6,12 +6,15 @@
  *                                  logging at info into /dev/null (a file destination, so the cost of
  *                                  every access-log line is included)
  *
- * Commands (IPC): mem [gc], cpu, timers {…} (the engine timer-precision run, in this process), stop.
- * Environment: BENCH_UPSTREAM, BENCH_TOKEN_SECRET, BENCH_WHOAMI_PATH.
+ * Commands (IPC): mem [gc], cpu, timers {…} (the engine timer-precision run, in this process),
+ * sample (soak: RSS, heap, event-loop lag since the last sample), stats, stop.
+ * Environment: BENCH_UPSTREAM, BENCH_TOKEN_SECRET, BENCH_WHOAMI_PATH, BENCH_PROPERTIES (a
+ * properties file to watch instead of a fixed one).
  */
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { serve, failed } from './lib/ipc.js';
 import { measureTimerPrecision } from './lib/timer-precision.js';
 
@@ -32,8 +35,8 @@ async function startOurs() {
   const { createLogger } = await import('../dist/log.js');
   const { startProxy } = await import('../dist/app.js');
   const dir = await mkdtemp(join(tmpdir(), 'stp-bench-'));
-  const propertiesPath = join(dir, 'Panopticon.properties');
-  await writeFile(propertiesPath, [
+  const propertiesPath = process.env.BENCH_PROPERTIES ?? join(dir, 'Panopticon.properties');
+  if (!process.env.BENCH_PROPERTIES) await writeFile(propertiesPath, [
     'timeout.session.enabled=true',
     'timeout.session.minutes=480',
     'timeout.session.notification.minutes=1',
@@ -46,7 +49,7 @@ async function startOurs() {
     PROXY_ADMIN_PORT: '0',
     PROXY_PROPERTIES: propertiesPath,
     PROXY_TOKEN_SECRET: process.env.BENCH_TOKEN_SECRET,
-    PROXY_WHOAMI_PATH: process.env.BENCH_WHOAMI_PATH,
+    ...(process.env.BENCH_WHOAMI_PATH ? { PROXY_WHOAMI_PATH: process.env.BENCH_WHOAMI_PATH } : {}),
     PROXY_LOG_LEVEL: 'info',
   });
   // the production destination (access lines batched, audit lines at once), but to /dev/null
@@ -64,6 +67,9 @@ async function startOurs() {
   };
 }
 
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+
 try {
   const started = kind === 'bare' ? await startBare() : kind === 'ours' ? await startOurs() : undefined;
   if (!started) throw new Error(`unknown contender ${kind}`);
@@ -77,6 +83,13 @@ try {
         return process.memoryUsage();
       case 'timers':
         return measureTimerPrecision(msg.options);
+      case 'sample': { // soak: memory, event-loop lag since the last sample, what the proxy holds
+        const m = process.memoryUsage();
+        const lag = { p99Ms: loopDelay.percentile(99) / 1e6, maxMs: loopDelay.max / 1e6 };
+        loopDelay.reset();
+        const p = started.proxy;
+        return { rss: m.rss, heapUsed: m.heapUsed, ...lag, usersTracked: p?.engine.userCount, openSockets: p?.registry.size, pendingLogouts: p?.queue.size };
+      }
       case 'stats':
         return started.proxy ? { usersTracked: started.proxy.engine.userCount, openSockets: started.proxy.registry.size } : {};
       default:

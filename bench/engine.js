@@ -14,9 +14,11 @@ import { median } from './lib/stats.js';
 const MINUTE_MS = 60_000;
 const noopActions = { warn() {}, logout() {} };
 
+/** JS heap plus ArrayBuffer memory (the packed request notes live in typed arrays) */
 function gcHeap() {
   for (let i = 0; i < 4; i++) globalThis.gc();
-  return process.memoryUsage().heapUsed;
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
 }
 
 function makeEngine(settings = settingsOf({ timeoutMs: 10 * MINUTE_MS, notifyBeforeMs: MINUTE_MS })) {

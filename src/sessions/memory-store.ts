@@ -1,5 +1,5 @@
 import { TimeHeap } from './heap.js';
-import { NoteRing } from './note-ring.js';
+import { NoteRing, NoteSlab } from './note-ring.js';
 import {
   type ClaimAction,
   type RequestNote,
@@ -19,6 +19,8 @@ interface Slot {
 export class MemorySessionStore implements SessionStore {
   readonly #slots = new Map<string, Slot>();
   readonly #heap = new TimeHeap<string>();
+  /** every user's recent requests, packed */
+  readonly #notes = new NoteSlab();
 
   get size(): number {
     return this.#slots.size;
@@ -39,7 +41,7 @@ export class MemorySessionStore implements SessionStore {
           lastActivity: undefined,
           loggedOutAtMs: undefined,
           credentials: new Map(),
-          recent: new NoteRing(),
+          recent: new NoteRing(this.#notes),
         },
         scheduledAtMs: undefined,
         warnClaimMs: undefined,
@@ -150,7 +152,7 @@ export class MemorySessionStore implements SessionStore {
         lastActivity: s.lastActivity ?? undefined,
         loggedOutAtMs: s.loggedOutAtMs ?? undefined,
         credentials: new Map(s.credentials.map((c) => [c.fingerprint, { ...c }])),
-        recent: NoteRing.from(s.recent),
+        recent: NoteRing.from(s.recent, this.#notes),
       };
       this.#slots.set(s.user, { record, scheduledAtMs: undefined, warnClaimMs: s.warnClaimMs ?? undefined, logoutClaimMs: s.logoutClaimMs ?? undefined });
     }

@@ -1,6 +1,6 @@
 /**
  * Users' recent requests, packed. Every user's history is a ring of RECENT_NOTES_MAX notes in
- * one process-wide slab of flat arrays: the time as a double, a 16-bit "kind", and the path.
+ * a slab of flat arrays shared by all users of a store: the time as a double, a 16-bit "kind", and the path.
  * The kind stands for the (method, counted, rule) triple, interned once per process (few
  * methods, few rules); paths are interned up to PATH_INTERN_MAX distinct ones, so users who visit
  * the same pages share one string per path. A user costs one small NoteRing object plus
@@ -49,8 +49,8 @@ export function internPath(path: string): string {
 
 const N = RECENT_NOTES_MAX;
 
-/** One row of N notes per user; rows are reused after release. */
-class NoteSlab {
+/** One row of N notes per user; rows are reused after release. A store owns one. */
+export class NoteSlab {
   atMs = new Float64Array(0);
   kind = new Uint16Array(0);
   path: Array<string | undefined> = [];
@@ -63,7 +63,7 @@ class NoteSlab {
 
   alloc(): number {
     const row = this.#free.pop() ?? this.#used++;
-    if (row >= this.#rows) this.#grow(Math.max(1024, this.#rows * 2));
+    if (row >= this.#rows) this.#grow(Math.max(64, this.#rows * 2));
     this.length[row] = 0;
     this.head[row] = 0;
     return row;
@@ -90,19 +90,24 @@ class NoteSlab {
   }
 }
 
-const slab = new NoteSlab();
+const sharedSlab = new NoteSlab();
 
 export class NoteRing implements RecentNotes, Iterable<RequestNote> {
+  readonly #slab: NoteSlab;
   #row = -1;
 
-  static from(notes: Iterable<RequestNote>): NoteRing {
-    const ring = new NoteRing();
+  constructor(slab: NoteSlab = sharedSlab) {
+    this.#slab = slab;
+  }
+
+  static from(notes: Iterable<RequestNote>, slab?: NoteSlab): NoteRing {
+    const ring = new NoteRing(slab);
     for (const n of notes) ring.push(n);
     return ring;
   }
 
   get length(): number {
-    return this.#row < 0 ? 0 : slab.length[this.#row]!;
+    return this.#row < 0 ? 0 : this.#slab.length[this.#row]!;
   }
 
   push(note: RequestNote): void {
@@ -111,6 +116,7 @@ export class NoteRing implements RecentNotes, Iterable<RequestNote> {
 
   /** Same as push, without a note object. */
   add(atMs: number, method: string, path: string, counted: boolean, rule: string): void {
+    const slab = this.#slab;
     if (this.#row < 0) this.#row = slab.alloc();
     const row = this.#row;
     const n = slab.length[row]!;
@@ -131,6 +137,7 @@ export class NoteRing implements RecentNotes, Iterable<RequestNote> {
   /** Oldest first. */
   toArray(): RequestNote[] {
     const out: RequestNote[] = [];
+    const slab = this.#slab;
     const row = this.#row;
     if (row < 0) return out;
     const n = slab.length[row]!;
@@ -146,7 +153,7 @@ export class NoteRing implements RecentNotes, Iterable<RequestNote> {
   /** Forgets the notes and gives the storage back (the ring can be used again afterwards). */
   release(): void {
     if (this.#row < 0) return;
-    slab.release(this.#row);
+    this.#slab.release(this.#row);
     this.#row = -1;
   }
 
