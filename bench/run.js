@@ -3,10 +3,9 @@
  *
  * Every party runs in its own process so none shares an event loop with another:
  *   upstream.js (node:http + ws)  ·  contender.js bare / ours  ·  nginx (if installed)  ·  loadgen.js (wrk or autocannon, ws)
- *   engine.js (sections 2 and 2b, --expose-gc)
+ *   engine.js (sections 2 and 2b, --expose-gc)  ·  logout-release.js (section 5: simulator and proxy in this process)
  *
  * `npm run bench -- --soak 10m [--users 300]` runs the soak (bench/soak.js) instead.
- *   engine.js (section 2, --expose-gc)
  * Runs alternate between contenders (A B C D A B C D …) and medians are reported.
  *
  * BENCH_QUICK=1 shortens every phase (for checking the harness, not for figures).
@@ -24,6 +23,8 @@ import { startChild } from './lib/ipc.js';
 import { median, percentile, fmt, ratio, table, MiB } from './lib/stats.js';
 import { nginxBinary, nginxVersion, startNginx } from './lib/nginx.js';
 import { describeSoak, parseDuration, soak } from './soak.js';
+import { inspectionLines, measureInspection } from './lib/ws-inspection.js';
+import { runLogoutRelease } from './logout-release.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -354,6 +355,14 @@ async function main() {
   log(`  the upstream sent ${fmt(p.upstreamSentMiB, 1)} MiB in ${P.pushMs / 1000} s before back-pressure stopped it (the rest sits in socket buffers and the proxy's bounded queue); the client had read ${fmt(p.clientReadMiB, 1)} MiB before pausing`);
 
   await cleanup();
+
+  // ---- 4c. notification-socket inspection (in this process, after the children are gone) --------------
+  section('4c. Inspecting a notification socket: relay cost per frame (SocketPair, stand-in sockets)');
+  results.inspection = await measureInspection(quick ? { frames: 20_000, reps: 3 } : {});
+  for (const line of inspectionLines(results.inspection, fmt)) log(`  ${line}`);
+
+  section('5. Logout: deadline -> verified release, per server personality (simulator + proxy in this process, real clock)');
+  results.logoutRelease = await runLogoutRelease({ log, rounds: quick ? 1 : 5 });
   results.elapsedS = (Date.now() - benchStarted) / 1000;
 
   // ---- summary -----------------------------------------------------------------------------------------
@@ -502,6 +511,10 @@ function summary(r) {
   lines.push(`**WebSocket relay**: ${WS_CLIENTS} clients echoing small text frames — direct ${fmt(r.ws.direct)} msgs/s, through the proxy ${fmt(r.ws.ours)} msgs/s (${ratio(r.ws.ours, r.ws.direct)}). ` +
     `A client that never reads while the upstream pushes 64 KiB frames for ${P.pushMs / 1000} s: proxy RSS +${fmt(r.wsPaused.rssGrowthMiB, 1)} MiB at peak ` +
     `(${r.wsPaused.plateau ? 'flat over the last 2 s' : 'still growing at the end'}; live Buffers after a GC +${fmt(r.wsPaused.buffersHeldMiB, 1)} MiB); back-pressure stopped the upstream after ${fmt(r.wsPaused.upstreamSentMiB, 1)} MiB.`);
+  lines.push('');
+  lines.push('**Inspecting notification sockets** (relay code path per frame, medians):');
+  lines.push('');
+  for (const line of inspectionLines(r.inspection, fmt)) lines.push(`- ${line}`);
   return lines.join('\n');
 }
 

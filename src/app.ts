@@ -10,10 +10,15 @@ import { PropertiesWatcher } from './properties/watcher.js';
 import type { SettingsSource } from './properties/settings.js';
 import { SocketRegistry } from './notifications/registry.js';
 import { Notifier } from './notifications/notifier.js';
+import { FramingReport } from './notifications/framing/report.js';
 import { RevokedCredentials } from './logout/revoked.js';
 import { LogoutQueue } from './logout/queue.js';
 import { createUpstreamLogout } from './logout/upstream-call.js';
+import { CandidateBook, candidateLabel } from './logout/candidates.js';
+import { createLogoutVerifier } from './logout/verify.js';
 import { IdentityResolver } from './identity/resolver.js';
+import { UpstreamWhoami } from './identity/whoami.js';
+import { WhoamiHealth } from './identity/whoami-health.js';
 import { ActivityRules } from './activity/rules.js';
 import { systemClock, type Clock } from './sessions/clock.js';
 import { MemorySessionStore } from './sessions/memory-store.js';
@@ -42,6 +47,8 @@ export interface ProxyParts {
   readonly clock: Clock;
   readonly settings: SettingsSource;
   readonly registry: SocketRegistry;
+  /** what was learned about the notification sockets, per path (for /admin/upstream) */
+  readonly framingReport: FramingReport;
   readonly engine: SessionEngine;
   readonly queue: LogoutQueue;
   readonly revoked: RevokedCredentials;
@@ -65,9 +72,13 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
 
   const watcher = await PropertiesWatcher.open({ path: config.propertiesPath, pollMs: config.propertiesPollMs, logger });
   const registry = new SocketRegistry();
-  const notifier = new Notifier({ registry, notifyPaths: config.notifyPaths });
+  const framingReport = new FramingReport();
+  const notifier = new Notifier({ registry, notifyPaths: config.notifyPaths, framing: config.notifyFraming, destinations: config.notifyDestinations, report: framingReport });
   const revoked = new RevokedCredentials(config.refuseMaxMs);
-  const resolver = new IdentityResolver(config, logger, { nowMs: () => clock.now() });
+  const whoamiHealth = new WhoamiHealth(() => clock.now());
+  const whoami = new UpstreamWhoami(config, undefined, whoamiHealth);
+  const resolver = new IdentityResolver(config, logger, { nowMs: () => clock.now(), whoami: whoami.lookup });
+  const logoutCandidates = new CandidateBook(config.logoutPath, () => clock.now());
   const rules = new ActivityRules(config);
   const stale = new StaleCredentials({ revoked, loginPath: config.loginPath, contextPath: config.contextPath, tokenCookie: config.tokenCookie, sessionCookie: config.sessionCookie });
   const store = new MemorySessionStore();
@@ -90,18 +101,34 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
     retryMinMs: config.logoutRetryMinMs,
     retryMaxMs: config.logoutRetryMaxMs,
     giveUpMs: config.logoutGiveUpMs,
-    attempt: createUpstreamLogout({ upstream: config.upstream, method: config.logoutMethod, path: config.logoutPath, timeoutMs: config.logoutTimeoutMs, backgroundHeader: config.backgroundHeader }),
+    attempt: createUpstreamLogout({
+      upstream: config.upstream,
+      candidates: logoutCandidates,
+      timeoutMs: config.logoutTimeoutMs,
+      backgroundHeader: config.backgroundHeader,
+      csrf: { cookie: config.csrfCookie, header: config.csrfHeader },
+      verify: config.logoutVerify ? createLogoutVerifier({ ask: (replay) => whoami.ask(replay), loginPath: config.loginPath }) : undefined,
+      events: {
+        unverified(job, candidate, status) {
+          metrics.logouts.inc({ outcome: 'unverified' });
+          audit.warn({ event: 'logout-unverified', user: job.user, credential: job.kind, candidate: candidateLabel(candidate), status }, 'logout answered but "who am I" still names the user');
+        },
+        skipped(job, candidate, result, status) {
+          audit.info({ event: 'logout-candidate-skipped', user: job.user, credential: job.kind, candidate: candidateLabel(candidate), result, status }, 'logout candidate passed over');
+        },
+      },
+    }),
     onRetry(job, outcome, delayMs) {
       metrics.logouts.inc({ outcome: 'retrying' });
       metrics.logoutAttempts.inc({ result: 'retry' });
       const reason = outcome.kind === 'retry' ? outcome.reason : outcome.kind;
-      audit.warn({ event: 'logout-retry', user: job.user, credential: job.kind, attempts: job.attempts, error: reason, retryInMs: delayMs }, 'upstream logout failed; will retry');
+      audit.warn({ event: 'logout-retry', user: job.user, credential: job.kind, attempts: job.attempts, error: reason, candidate: outcome.candidate, retryInMs: delayMs }, 'upstream logout failed; will retry');
     },
-    onDone(job, outcome, durationMs) {
+    onDone(job, outcome, durationMs, last) {
       metrics.logouts.inc({ outcome: outcome === 'already-gone' ? 'already_gone' : outcome });
       metrics.logoutAttempts.inc({ result: outcome === 'failed' ? 'retry' : outcome.replace('-', '_') });
       if (outcome !== 'failed') metrics.licenseReleaseSeconds.observe(durationMs / 1000);
-      const line = { event: 'logout-result', user: job.user, credential: job.kind, outcome, attempts: job.attempts, durationMs, reason: job.reason };
+      const line = { event: 'logout-result', user: job.user, credential: job.kind, outcome, candidate: last.candidate, attempts: job.attempts, durationMs, reason: job.reason };
       if (outcome === 'failed') audit.error({ ...line, error: job.lastError }, 'upstream logout gave up; the license may still be held');
       else audit.info(line, outcome === 'released' ? 'upstream logout released the session' : 'upstream session was already gone');
     },
@@ -133,12 +160,22 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
     : undefined;
   persister?.start();
 
-  const hooks = createActivityHooks({ mode, clock, resolver, rules, engine, stale, metrics, logger });
-  const proxy = await buildProxyServer({ config, logger, registry, hooks });
+  const onHttpTransport = (user: string, transport: string) => registry.noteHttpTransport(user, transport, clock.now());
+  const hooks = createActivityHooks({ mode, clock, resolver, rules, engine, stale, metrics, logger, csrfCookie: config.csrfCookie, onHttpTransport });
+  const proxy = await buildProxyServer({ config, logger, registry, hooks, framingFor: (path, protocol) => notifier.trackerFor(path, protocol) });
   registerResetRoutes(proxy, { paths: config.resetPaths, resolver, engine, stale, clock, metrics, shadow: mode === 'shadow' });
   const health = { config, settingsLoaded: () => true, upstreamReachable: createUpstreamProbe(config.upstream) };
   registerHealthRoutes(proxy, config.internalPrefix, health);
-  const admin = await buildAdminServer({ ...health, engine, registry, metrics, logger, audit, clock });
+  const upstream = {
+    logout: () => ({
+      verify: config.logoutVerify,
+      csrf: { cookie: config.csrfCookie, header: config.csrfHeader },
+      candidates: logoutCandidates.report(),
+      verified: logoutCandidates.verified ? candidateLabel(logoutCandidates.verified) : null,
+    }),
+    whoami: () => whoamiHealth.report(),
+  };
+  const admin = await buildAdminServer({ ...health, engine, registry, metrics, logger, audit, clock, upstream });
 
   await proxy.listen({ host: config.host, port: config.port });
   await admin.listen({ host: config.adminHost, port: config.adminPort }).catch(async (err: unknown) => {
@@ -151,7 +188,7 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
 
   let closing: Promise<void> | undefined;
   return {
-    config, logger, clock, settings: watcher, registry, engine, queue, revoked, resolver, metrics, proxy, url, adminUrl,
+    config, logger, clock, settings: watcher, registry, framingReport, engine, queue, revoked, resolver, metrics, proxy, url, adminUrl,
     close() {
       closing ??= (async () => {
         // Save first: a supervisor that kills before the grace period is over loses nothing.
@@ -179,6 +216,7 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
         queue.close();
         await watcher.close();
         await resolver.close();
+        await whoami.close();
       })();
       return closing;
     },

@@ -5,7 +5,10 @@ import { loadDeploymentConfig, ConfigError, flagOf, SETTINGS } from '../src/conf
 t.test('defaults derive from the context path', async (t) => {
   const cfg = loadDeploymentConfig({ PROXY_UPSTREAM: 'http://up:8080' });
   t.equal(cfg.port, 3000);
-  t.equal(cfg.logoutPath, '/panopticon/server/rest/auth/logout');
+  t.same(cfg.logoutPath, [{ method: 'POST', path: '/panopticon/server/rest/auth/logout' }, { method: 'POST', path: '/panopticon/logout' }]);
+  t.equal(cfg.logoutVerify, true);
+  t.equal(cfg.csrfCookie, 'XSRF-TOKEN');
+  t.equal(cfg.csrfHeader, 'X-XSRF-TOKEN');
   t.same(cfg.resetPaths, ['/rest/user/timeout/reset', '/panopticon/server/rest/user/timeout/reset']);
 });
 
@@ -14,6 +17,21 @@ t.test('flags win over env', async (t) => {
   t.equal(cfg.port, 2);
   t.equal(cfg.whoamiPath, '/x/server/rest/server/myself');
   t.equal(flagOf('PROXY_ADMIN_PORT'), '--admin-port');
+});
+
+t.test('logout candidates: [METHOD ]path lists, PROXY_LOGOUT_METHOD for those without one', async (t) => {
+  const up = { PROXY_UPSTREAM: 'http://up:8080' };
+  t.same(loadDeploymentConfig({ ...up, PROXY_LOGOUT_PATH: 'delete /a/logout, /b/logout' }).logoutPath, [{ method: 'DELETE', path: '/a/logout' }, { method: 'POST', path: '/b/logout' }]);
+  t.same(loadDeploymentConfig({ ...up, PROXY_LOGOUT_METHOD: 'get' }).logoutPath.map((c) => c.method), ['GET', 'GET'], 'an old PROXY_LOGOUT_METHOD still applies to the default list');
+  t.same(loadDeploymentConfig({ ...up, PROXY_LOGOUT_PATH: '/old/logout', PROXY_LOGOUT_METHOD: 'PUT' }).logoutPath, [{ method: 'PUT', path: '/old/logout' }], 'an old single-path config keeps working');
+  t.throws(() => loadDeploymentConfig({ ...up, PROXY_LOGOUT_PATH: 'POST logout' }), /PROXY_LOGOUT_PATH: "POST logout" is not valid: a path must start with "\/"/);
+  t.throws(() => loadDeploymentConfig({ ...up, PROXY_LOGOUT_PATH: 'FETCH /x' }), /unknown method "FETCH"/);
+  t.throws(() => loadDeploymentConfig({ ...up, PROXY_LOGOUT_PATH: 'POST /a b' }), /cannot contain spaces/);
+  t.throws(() => loadDeploymentConfig({ ...up, PROXY_LOGOUT_PATH: '/a, /a' }), /listed twice/);
+  t.throws(() => loadDeploymentConfig({ ...up, PROXY_LOGOUT_PATH: ' , ' }), /lists no logout path/);
+  t.throws(() => loadDeploymentConfig({ ...up, PROXY_LOGOUT_METHOD: 'FETCH' }), /PROXY_LOGOUT_METHOD="FETCH"/);
+  t.throws(() => loadDeploymentConfig({ ...up, PROXY_CSRF_HEADER: 'X XSRF' }), /PROXY_CSRF_HEADER="X XSRF" is not a valid/);
+  t.throws(() => loadDeploymentConfig({ ...up, PROXY_LOGOUT_VERIFY: 'maybe' }), /PROXY_LOGOUT_VERIFY="maybe"/);
 });
 
 t.test('errors name the setting', async (t) => {

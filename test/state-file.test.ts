@@ -63,6 +63,9 @@ t.test('parseState names what is wrong', async (t) => {
   t.throws(() => parseState('{"version":2}'), /version 2 is not 1/);
   t.throws(() => parseState('{"version":1,"sessions":[],"pendingLogouts":[],"revoked":[{}]}'), /revoked credential #0/);
   t.throws(() => parseState('{"version":1,"sessions":[{"user":1}],"pendingLogouts":[],"revoked":[]}'), /session #0/);
+  const job = { user: 'a', fingerprint: 'f', kind: 'token-cookie', replay: {}, reason: 'timeout', enqueuedAtMs: 0, attempts: 1, nextAttemptAtMs: 0 };
+  t.throws(() => parseState(JSON.stringify({ version: 1, sessions: [], pendingLogouts: [{ ...job, csrf: 5 }], revoked: [] })), /pending logout #0/, 'a CSRF token must be text');
+  t.equal(parseState(JSON.stringify({ version: 1, sessions: [], pendingLogouts: [{ ...job, csrf: 'tok' }], revoked: [] })).pendingLogouts[0]!.csrf, 'tok', 'a pending logout keeps its CSRF token across restarts');
 });
 
 t.test('the persister never runs two saves at once and reports errors', async (t) => {

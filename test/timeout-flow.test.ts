@@ -252,6 +252,9 @@ t.test('Basic and trusted-header users are not locked out: background traffic is
   await eventually('bob known', () => s.proxy.engine.describe('bob') !== undefined);
   clock.advance(5 * MINUTE_MS);
   await eventually('bob logged out upstream', () => s.sim.logoutCalls.some((c) => c.via === 'basic'));
+  await eventually('bob\'s logout finished', () => s.proxy.queue.size === 0);
+  t.match(s.logs.find((l) => l['event'] === 'logout-result'), { user: 'bob', outcome: 'released' }, 'released without a verification that Basic would always fail (it signs in again)');
+  t.same(s.logs.filter((l) => l['event'] === 'logout-unverified'), []);
   t.equal(s.proxy.engine.describe('bob')?.state, 'logged-out');
   const poll = await s.get('/panopticon/server/rest/data/poll', basic);
   t.equal(poll.status, 401, 'background polling after the timeout is refused, so it cannot sign him in again');

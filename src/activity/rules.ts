@@ -3,10 +3,11 @@
  * the first rule that matches decides, and its name is kept for "why was I (not) logged out?".
  */
 import picomatch from 'picomatch';
+import { transportVerdict } from './transports.js';
 
 export interface Verdict {
   readonly counted: boolean;
-  /** `counted`, `upstream-<status>`, `background-header`, `passive:<rule as configured>` */
+  /** `counted`, `upstream-<status>`, `background-header`, `transport:<name>`, `passive:<rule as configured>` */
   readonly rule: string;
 }
 
@@ -49,6 +50,8 @@ export class ActivityRules {
   passiveVerdict(method: string, path: string, headers: Readonly<Record<string, string | string[] | undefined>>): Verdict | undefined {
     const marker = headers[this.#backgroundName];
     if (marker !== undefined && headerHas(marker, this.#backgroundValue)) return BACKGROUND;
+    const transport = transportVerdict(path);
+    if (transport !== undefined) return transport;
     for (const rule of this.#passive) {
       if ((rule.method === undefined || rule.method === method) && rule.test(path)) return rule.verdict;
     }

@@ -3,6 +3,7 @@
  * session data — the script fetches /admin/sessions (with the bearer token the operator typed in,
  * kept in sessionStorage) and builds the table with textContent only, never innerHTML.
  */
+import { UPSTREAM_HTML, UPSTREAM_SCRIPT } from './page-upstream.js';
 
 /** The page, with `nonce` allowing its inline script and style under the CSP below. */
 export function adminPageHtml(nonce: string): string {
@@ -46,7 +47,7 @@ export function adminPageHtml(nonce: string): string {
   <table><thead><tr><th>Time</th><th>Request</th><th>Counted</th><th>Rule</th></tr></thead><tbody id="detail-recent"></tbody></table>
   <button id="detail-close" type="button">Close</button>
 </section>
-<script nonce="${nonce}">${SCRIPT}</script>
+${UPSTREAM_HTML}<script nonce="${nonce}">${SCRIPT}</script>
 </body>
 </html>
 `;
@@ -95,7 +96,8 @@ td.actions { white-space: nowrap; }
 #detail { margin-top: 1.5rem; padding: .75rem 1rem; border: 1px solid var(--line); border-radius: .4rem; }
 `;
 
-// Plain browser JavaScript (no template interpolation inside: only single quotes and no backticks).
+// Plain browser JavaScript (only single quotes and no backticks; the one interpolation is the
+// upstream section's script, written under the same rule).
 const SCRIPT = `
 'use strict';
 (function () {
@@ -157,6 +159,13 @@ const SCRIPT = `
     tr.appendChild(td);
     return td;
   }
+  /** why a user's notification sockets can(not) carry a warning, as a tooltip */
+  function reachText(reach) {
+    var parts = [reach.warnableSockets + ' notification socket(s) can carry a warning'];
+    reach.unwarnableSockets.forEach(function (s) { parts.push(s.path + ' (' + s.framing + '): ' + s.reason); });
+    if (reach.httpTransport) parts.push('seen on HTTP transport ' + reach.httpTransport.transport + ': warnings cannot be injected there');
+    return parts.join('\\n');
+  }
   function button(label, onClick, cls) {
     var b = document.createElement('button');
     b.type = 'button';
@@ -166,7 +175,7 @@ const SCRIPT = `
     return b;
   }
   function userPath(user) { return '/admin/sessions/' + encodeURIComponent(user); }
-
+${UPSTREAM_SCRIPT}
   function render(data) {
     offsetMs = data.now - Date.now();
     var s = data.settings;
@@ -195,7 +204,9 @@ const SCRIPT = `
       cell(tr, v.deadlineMs === null ? '—' : clockText(v.deadlineMs), 'time', v.deadlineIso || '');
       var left = cell(tr, '', 'time');
       cell(tr, v.warned ? 'yes' : 'no');
-      cell(tr, String(v.openSockets), 'num');
+      var reach = v.reachability;
+      var cannot = reach.warnableSockets === 0 && (reach.unwarnableSockets.length > 0 || reach.httpTransport);
+      cell(tr, String(v.openSockets) + (cannot ? ' (cannot be warned)' : ''), 'num', reachText(reach));
       cell(tr, String(v.credentials), 'num');
       cell(tr, v.exempt ? 'yes' : 'no');
       var actions = document.createElement('td');
@@ -235,6 +246,8 @@ const SCRIPT = `
     busy = true;
     api('GET', '/admin/sessions').then(function (data) {
       render(data);
+      return loadUpstream();
+    }).then(function () {
       if ($('message').className === 'error') show('', false);
     }).catch(function (err) { show(err.message, true); }).then(function () { busy = false; });
   }

@@ -11,12 +11,13 @@ import type { DeploymentConfig } from '../config/deployment.js';
 import type { SessionEngine, SessionView } from '../sessions/engine.js';
 import type { RequestNote } from '../sessions/store.js';
 import { RECENT_NOTES_MAX } from '../sessions/store.js';
-import type { SocketRegistry } from '../notifications/registry.js';
+import type { SocketRegistry, UserReachability } from '../notifications/registry.js';
 import { systemClock } from '../sessions/clock.js';
 import type { ProxyMetrics } from './metrics.js';
 import { assertAdminBindingSafe, registerAdminAuth } from './auth.js';
 import { HEALTH_PATHS, registerHealthRoutes } from './health.js';
 import { adminPageCsp, adminPageHtml } from './page.js';
+import { upstreamJson, type UpstreamProviders } from './upstream.js';
 
 export interface AdminDeps {
   config: DeploymentConfig;
@@ -32,6 +33,8 @@ export interface AdminDeps {
   audit: pino.Logger;
   /** the engine's clock, for "now" and countdowns (default: the system clock) */
   clock?: { now(): number };
+  /** what the proxy found out about the upstream (GET /admin/upstream); absent: 404 */
+  upstream?: UpstreamProviders;
 }
 
 /** One user's session as the admin API shows it. */
@@ -48,6 +51,8 @@ export interface AdminSessionJson {
   warnAtMs: number | null;
   loggedOutAtMs: number | null;
   openSockets: number;
+  /** whether the user can be warned: notification sockets that can / cannot carry a warning, HTTP transport seen */
+  reachability: UserReachability;
   credentials: number;
 }
 
@@ -103,6 +108,9 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
       .header('x-frame-options', 'DENY');
     return adminPageHtml(nonce);
   });
+
+  const upstream = deps.upstream;
+  if (upstream) app.get('/admin/upstream', async () => upstreamJson(upstream, nowMs()));
 
   app.get('/admin/sessions', async () => {
     const now = nowMs();
@@ -188,6 +196,7 @@ function sessionJson(v: SessionView, registry: SocketRegistry, nowMs: number): A
     warnAtMs: v.warnAtMs ?? null,
     loggedOutAtMs: v.loggedOutAtMs ?? null,
     openSockets: registry.countByUser(v.user),
+    reachability: registry.reachability(v.user),
     credentials: v.credentials,
   };
 }

@@ -5,6 +5,9 @@
  * variable, the CLI flag (`PROXY_FOO_BAR` <-> `--foo-bar`), the default, the validation and the
  * README table (test/config.test.ts checks that the README documents every row).
  */
+import { FRAMING_SETTINGS, type FramingSetting } from '../notifications/framing/inspector.js';
+
+import { parseLogoutCandidates, parseLogoutMethod, resolveCandidates, type LogoutCandidate, type LogoutCandidateSpec } from '../logout/candidates.js';
 
 export type ProxyMode = 'enforce' | 'shadow';
 
@@ -33,10 +36,16 @@ export interface DeploymentConfig {
   readonly passivePaths: readonly string[];
   readonly backgroundHeader: { readonly name: string; readonly value: string };
   readonly notifyPaths: readonly string[];
+  readonly notifyFraming: FramingSetting;
+  readonly notifyDestinations: readonly string[];
   readonly resetPaths: readonly string[];
   // logout
   readonly logoutMethod: string;
-  readonly logoutPath: string;
+  /** ordered logout candidates, methods filled in from logoutMethod */
+  readonly logoutPath: readonly LogoutCandidate[];
+  readonly logoutVerify: boolean;
+  readonly csrfCookie: string;
+  readonly csrfHeader: string;
   readonly logoutTimeoutMs: number;
   readonly logoutRetryMinMs: number;
   readonly logoutRetryMaxMs: number;
@@ -105,6 +114,22 @@ const BOOL = (name: string, def: boolean) => (raw: Raw) => {
   throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected true or false`);
 };
 
+/** A cookie or header name: an HTTP token. */
+const TOKEN = (name: string, def: string) => (raw: Raw) => {
+  const v = raw === undefined || raw.trim() === '' ? def : raw.trim();
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(v)) throw new ConfigError(`${name}=${JSON.stringify(raw)} is not a valid cookie/header name`);
+  return v;
+};
+
+/** Runs a parser that throws plain Errors, as a ConfigError. */
+function configError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
 const PATH = (name: string, def: (ctx: Ctx) => string) => (raw: Raw, ctx: Ctx) => {
   const v = raw === undefined || raw === '' ? def(ctx) : raw;
   if (!v.startsWith('/')) throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: a path must start with "/"`);
@@ -168,9 +193,29 @@ export const SETTINGS: readonly SettingRow[] = [
     },
   },
   { env: 'PROXY_NOTIFY_PATHS', key: 'notifyPaths', doc: '(every proxied socket)', meaning: 'Comma-separated globs of WebSocket paths that receive the notifications', parse: LIST(() => []) },
+  {
+    env: 'PROXY_NOTIFY_FRAMING', key: 'notifyFraming', doc: '`auto`',
+    meaning: 'How notifications are framed on a notification socket: `auto` (detected per socket), `json`, `stomp`, `sockjs-json` or `sockjs-stomp`',
+    parse: (raw) => {
+      const v = raw === undefined || raw === '' ? 'auto' : raw.trim().toLowerCase();
+      if (!(FRAMING_SETTINGS as readonly string[]).includes(v)) throw new ConfigError(`PROXY_NOTIFY_FRAMING=${JSON.stringify(raw)} is not valid: expected one of ${FRAMING_SETTINGS.join(', ')}`);
+      return v;
+    },
+  },
+  { env: 'PROXY_NOTIFY_DESTINATIONS', key: 'notifyDestinations', doc: '(any destination containing `notification`, any case)', meaning: 'Comma-separated globs of STOMP destinations that are notification subscriptions (only those get warnings)', parse: LIST(() => []) },
   { env: 'PROXY_RESET_PATHS', key: 'resetPaths', doc: '`/rest/user/timeout/reset,<context>/server/rest/user/timeout/reset`', meaning: 'Paths of the timeout reset service, answered by the proxy', parse: LIST((c) => ['/rest/user/timeout/reset', `${c.contextPath}/server/rest/user/timeout/reset`]) },
-  { env: 'PROXY_LOGOUT_METHOD', key: 'logoutMethod', doc: '`POST`', meaning: 'HTTP method of the upstream logout call', parse: (raw) => (raw ? raw.toUpperCase() : 'POST') },
-  { env: 'PROXY_LOGOUT_PATH', key: 'logoutPath', doc: '`<context>/server/rest/auth/logout`', meaning: 'Upstream logout endpoint, called with each credential of a timed-out user', parse: PATH('PROXY_LOGOUT_PATH', (c) => `${c.contextPath}/server/rest/auth/logout`) },
+  { env: 'PROXY_LOGOUT_METHOD', key: 'logoutMethod', doc: '`POST`', meaning: 'HTTP method of every logout candidate written without one (the default list included)', parse: (raw) => configError(() => parseLogoutMethod(raw)) },
+  {
+    env: 'PROXY_LOGOUT_PATH', key: 'logoutPath', doc: '`POST <context>/server/rest/auth/logout, POST <context>/logout`',
+    meaning: 'Ordered, comma-separated `[METHOD ]path` logout candidates, called with each credential of a timed-out user (see "The logout that gives licenses back")',
+    // methods are filled in from PROXY_LOGOUT_METHOD once every row is read
+    parse: (raw, c): LogoutCandidateSpec[] => raw === undefined || raw.trim() === ''
+      ? [{ method: undefined, path: `${c.contextPath}/server/rest/auth/logout` }, { method: undefined, path: `${c.contextPath}/logout` }]
+      : configError(() => parseLogoutCandidates(raw)),
+  },
+  { env: 'PROXY_LOGOUT_VERIFY', key: 'logoutVerify', doc: '`true`', meaning: 'Ask "who am I" after a logout answer that looks successful; only a session proven gone counts as released', parse: BOOL('PROXY_LOGOUT_VERIFY', true) },
+  { env: 'PROXY_CSRF_COOKIE', key: 'csrfCookie', doc: '`XSRF-TOKEN`', meaning: "Cookie holding the server's CSRF token; when a user presented it, the logout replays it", parse: TOKEN('PROXY_CSRF_COOKIE', 'XSRF-TOKEN') },
+  { env: 'PROXY_CSRF_HEADER', key: 'csrfHeader', doc: '`X-XSRF-TOKEN`', meaning: 'Header the logout sends the CSRF token in', parse: TOKEN('PROXY_CSRF_HEADER', 'X-XSRF-TOKEN') },
   { env: 'PROXY_LOGOUT_TIMEOUT_MS', key: 'logoutTimeoutMs', doc: '`10000`', meaning: 'One logout attempt taking longer than this is retried', parse: MS('PROXY_LOGOUT_TIMEOUT_MS', 10000, 1) },
   { env: 'PROXY_LOGOUT_RETRY_MIN_MS', key: 'logoutRetryMinMs', doc: '`1000`', meaning: 'First retry delay of a failed logout (doubles, with jitter)', parse: MS('PROXY_LOGOUT_RETRY_MIN_MS', 1000, 1) },
   { env: 'PROXY_LOGOUT_RETRY_MAX_MS', key: 'logoutRetryMaxMs', doc: '`60000`', meaning: 'Longest delay between logout retries', parse: MS('PROXY_LOGOUT_RETRY_MAX_MS', 60000, 1) },
@@ -238,6 +283,7 @@ export function loadDeploymentConfig(
     }
   }
   if (errors.length > 0) throw new ConfigError(errors.join('\n'));
+  out['logoutPath'] = resolveCandidates(out['logoutPath'] as LogoutCandidateSpec[], out['logoutMethod'] as string);
   const cfg = out as unknown as DeploymentConfig;
   if (cfg.tokenSecret && cfg.tokenSecretFile) throw new ConfigError('set PROXY_TOKEN_SECRET or PROXY_TOKEN_SECRET_FILE, not both');
   if (cfg.logoutRetryMinMs > cfg.logoutRetryMaxMs) throw new ConfigError(`PROXY_LOGOUT_RETRY_MIN_MS (${cfg.logoutRetryMinMs}) must not exceed PROXY_LOGOUT_RETRY_MAX_MS (${cfg.logoutRetryMaxMs})`);

@@ -1,18 +1,30 @@
 /**
  * Pushes notifications into a user's open browser sockets and closes them at logout. It writes
  * into the downstream sockets the proxy registered, so the frames reach every tab in order with
- * the frames relayed from the upstream.
+ * the frames relayed from the upstream (whole messages only: the relay never interleaves).
+ * Each socket's framing (plain JSON, STOMP MESSAGE, SockJS) encodes the notification for it; a
+ * socket that cannot be warned (a STOMP socket without a notification subscription) is skipped.
  */
 import picomatch from 'picomatch';
 import type { WebSocket } from 'ws';
 import type { RegisteredSocket, SocketRegistry } from './registry.js';
-import { logoutNotification, plainJsonFraming, timeoutNotification, type Framing, type Notification } from './messages.js';
+import { logoutNotification, timeoutNotification, type Notification } from './messages.js';
+import { jsonText } from './framing/json.js';
+import { FramingPolicy } from './framing/policy.js';
+import { FramingReport } from './framing/report.js';
+import type { FramingSetting } from './framing/inspector.js';
+import type { FramingTracker } from './framing/tracker.js';
 
 export interface NotifierOptions {
   registry: SocketRegistry;
   /** globs of socket paths that get notifications; empty = every proxied socket of the user */
   notifyPaths: readonly string[];
-  framing?: Framing;
+  /** PROXY_NOTIFY_FRAMING (default auto) */
+  framing?: FramingSetting;
+  /** PROXY_NOTIFY_DESTINATIONS (default: any destination containing "notification") */
+  destinations?: readonly string[];
+  /** where what was learned about the sockets is counted */
+  report?: FramingReport;
   /** how long to wait for a frame to flush before closing anyway */
   closeAfterMs?: number;
 }
@@ -22,14 +34,22 @@ export const SOCKET_CLOSE_CODE_LOGOUT = 1000;
 export class Notifier {
   readonly #registry: SocketRegistry;
   readonly #isNotifyPath: ((path: string) => boolean) | undefined;
-  readonly #framing: Framing;
+  readonly #framings: FramingPolicy;
   readonly #closeAfterMs: number;
 
   constructor(opts: NotifierOptions) {
     this.#registry = opts.registry;
     this.#isNotifyPath = opts.notifyPaths.length > 0 ? picomatch([...opts.notifyPaths], { dot: true }) : undefined;
-    this.#framing = opts.framing ?? plainJsonFraming;
+    this.#framings = new FramingPolicy({ setting: opts.framing ?? 'auto', destinations: opts.destinations ?? [], report: opts.report ?? new FramingReport() });
     this.#closeAfterMs = opts.closeAfterMs ?? 2000;
+  }
+
+  /**
+   * The framing tracker for a new socket, when it is a notification socket (only those are
+   * inspected); `protocol` is the sub-protocol the upstream chose ('' for none).
+   */
+  trackerFor(path: string, protocol: string): FramingTracker | undefined {
+    return this.#isNotifyPath === undefined || this.#isNotifyPath(path) ? this.#framings.trackerFor(path, protocol) : undefined;
   }
 
   /** Sockets of the user that receive notifications. */
@@ -59,22 +79,31 @@ export class Notifier {
     let n = 0;
     for (const rec of targets) {
       if (rec.socket.readyState !== rec.socket.OPEN) continue;
-      rec.socket.send(this.#framing.encode(message, rec.path), () => undefined);
-      n++;
+      const texts = encodeFor(rec, message);
+      for (const text of texts) rec.socket.send(text, () => undefined);
+      if (texts.length > 0) n++;
     }
     return n;
   }
 
+  /** resolves true once the socket's last notification message was flushed */
   #send(rec: RegisteredSocket, message: Notification): Promise<boolean> {
     if (rec.socket.readyState !== rec.socket.OPEN) return Promise.resolve(false);
+    const texts = encodeFor(rec, message);
+    if (texts.length === 0) return Promise.resolve(false);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), this.#closeAfterMs);
-      rec.socket.send(this.#framing.encode(message, rec.path), (err) => {
+      texts.forEach((text, i) => rec.socket.send(text, i < texts.length - 1 ? undefined : (err) => {
         clearTimeout(timer);
         resolve(!err);
-      });
+      }));
     });
   }
+}
+
+/** the messages that carry `message` on this socket (plain JSON when it has no tracker) */
+function encodeFor(rec: RegisteredSocket, message: Notification): string[] {
+  return rec.framing === undefined ? [jsonText(message)] : rec.framing.encode(message);
 }
 
 function closeQuietly(socket: WebSocket, reason: string): void {

@@ -4,6 +4,7 @@
  * engine looks sockets up by user to push notifications and to close them at logout.
  */
 import type { WebSocket } from 'ws';
+import type { NotificationTarget, Reachability } from './framing/inspector.js';
 
 export interface RegisteredSocket {
   readonly id: number;
@@ -15,12 +16,28 @@ export interface RegisteredSocket {
   /** user name once known; undefined for anonymous sockets */
   user: string | undefined;
   readonly openedAtMs: number;
+  /** how notifications are encoded for this socket (notification sockets only; else plain JSON) */
+  readonly framing?: NotificationTarget;
 }
+
+/** Whether a user can be warned, as the admin sessions view shows it. */
+export interface UserReachability {
+  /** notification sockets on which a warning can be written now */
+  readonly warnableSockets: number;
+  /** notification sockets that cannot carry a warning, and why */
+  readonly unwarnableSockets: ReadonlyArray<{ readonly path: string } & Reachability>;
+  /** the last SockJS/CometD HTTP transport the user was seen on (no warning can be injected there) */
+  readonly httpTransport: { readonly transport: string; readonly atMs: number } | null;
+}
+
+/** users whose HTTP transport is remembered at most (the least recently seen are forgotten) */
+const MAX_HTTP_TRANSPORT_USERS = 100_000;
 
 export class SocketRegistry {
   #nextId = 1;
   readonly #byId = new Map<number, RegisteredSocket>();
   readonly #byUser = new Map<string, Set<RegisteredSocket>>();
+  readonly #httpTransport = new Map<string, { transport: string; atMs: number }>();
 
   add(entry: Omit<RegisteredSocket, 'id'>): RegisteredSocket {
     const rec: RegisteredSocket = { ...entry, id: this.#nextId++ };
@@ -49,6 +66,33 @@ export class SocketRegistry {
     const out: RegisteredSocket[] = [];
     for (const rec of set) if (!pathFilter || pathFilter(rec.path)) out.push(rec);
     return out;
+  }
+
+  /**
+   * Notes that `user` used an HTTP transport (SockJS xhr/eventsource/..., CometD long polling):
+   * warnings are only written into WebSockets, so such a user cannot be warned there.
+   */
+  noteHttpTransport(user: string, transport: string, atMs: number): void {
+    // re-inserted so the map stays in last-seen order and the oldest entry goes first
+    this.#httpTransport.delete(user);
+    this.#httpTransport.set(user, { transport, atMs });
+    if (this.#httpTransport.size > MAX_HTTP_TRANSPORT_USERS) {
+      const oldest = this.#httpTransport.keys().next().value;
+      if (oldest !== undefined) this.#httpTransport.delete(oldest);
+    }
+  }
+
+  /** Where `user` can be warned: the user's notification sockets (those with a framing tracker). */
+  reachability(user: string): UserReachability {
+    let warnableSockets = 0;
+    const unwarnableSockets: Array<{ path: string } & Reachability> = [];
+    for (const rec of this.byUser(user)) {
+      const reach = rec.framing?.reachability();
+      if (reach === undefined) continue;
+      if (reach.warnable) warnableSockets++;
+      else unwarnableSockets.push({ path: rec.path, ...reach });
+    }
+    return { warnableSockets, unwarnableSockets, httpTransport: this.#httpTransport.get(user) ?? null };
   }
 
   countByUser(user: string): number {

@@ -16,6 +16,7 @@ import fastifyWebsocket from '@fastify/websocket';
 import type { Logger } from 'pino';
 import type { DeploymentConfig } from '../config/deployment.js';
 import type { SocketRegistry } from '../notifications/registry.js';
+import type { WebSocketProxyOptions } from './ws/websocket.js';
 import { createAccessLog, type AccessLog } from './access-log.js';
 import { sendBadRequest } from './answers.js';
 import { ProxyLogController, sharedRequestLoggers } from './fastify-logging.js';
@@ -27,13 +28,15 @@ import {
   registerWebSocketRoutes,
   upgradeConstraintStrategy,
   webSocketPluginOptions,
-} from './websocket.js';
+} from './ws/websocket.js';
 
 export interface ProxyServerOptions {
   config: DeploymentConfig;
   logger: Logger;
   registry: SocketRegistry;
   hooks?: ProxyHooks;
+  /** framing trackers for notification sockets (the notifier's); none = relay uninspected */
+  framingFor?: WebSocketProxyOptions['framingFor'];
 }
 
 function passThroughBody(_req: unknown, payload: unknown, done: (err: Error | null, body?: unknown) => void): void {
@@ -47,6 +50,7 @@ interface ProxyPluginOptions {
   hooks: ProxyHooks | undefined;
   accessLog: AccessLog;
   methods: string[];
+  framingFor: WebSocketProxyOptions['framingFor'];
 }
 
 async function proxyPlugin(app: FastifyInstance, opts: ProxyPluginOptions): Promise<void> {
@@ -98,7 +102,7 @@ function answerUnroutable(accessLog: AccessLog) {
 }
 
 export async function buildProxyServer(opts: ProxyServerOptions): Promise<FastifyInstance> {
-  const { config, logger, registry, hooks } = opts;
+  const { config, logger, registry, hooks, framingFor } = opts;
   const accessLog = createAccessLog(logger);
   const app = Fastify({
     loggerInstance: logger,
@@ -115,6 +119,6 @@ export async function buildProxyServer(opts: ProxyServerOptions): Promise<Fastif
   await app.register(fastifyWebsocket, webSocketPluginOptions(config, logger));
   app.websocketServer.on('headers', passUpstreamCookies);
 
-  await app.register(proxyPlugin, { config, logger, registry, hooks, accessLog, methods, logLevel: 'error' });
+  await app.register(proxyPlugin, { config, logger, registry, hooks, accessLog, methods, framingFor, logLevel: 'error' });
   return app;
 }

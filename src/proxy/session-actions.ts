@@ -60,7 +60,7 @@ export function createSessionActions(deps: SessionActionsDeps): SessionActions {
       }
       notifier.logout(user).catch(() => undefined);
       for (const c of credentials) {
-        queue.enqueue({ user, fingerprint: c.fingerprint, kind: c.kind, replay: c.replay, reason });
+        queue.enqueue({ user, fingerprint: c.fingerprint, kind: c.kind, replay: c.replay, csrf: c.csrf, reason });
       }
       audit.info({ ...base, lastActivity: lastActivityOf(record) }, credentials.length > 0 ? 'logging user out upstream' : 'user timed out with no credential to log out');
     },

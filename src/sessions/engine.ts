@@ -337,6 +337,7 @@ function addCredential(record: SessionRecord, credential: CredentialInput, nowMs
   const existing = record.credentials.get(credential.fingerprint);
   if (existing) {
     existing.lastSeenMs = nowMs;
+    if (credential.csrf !== undefined) existing.csrf = credential.csrf;
     return;
   }
   record.credentials.set(credential.fingerprint, { ...credential, lastSeenMs: nowMs });

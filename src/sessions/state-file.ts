@@ -100,7 +100,7 @@ export function parseState(text: string): ProxyState {
     }
   });
   s.pendingLogouts.forEach((j, i) => {
-    if (typeof j?.user !== 'string' || typeof j.fingerprint !== 'string' || typeof j.replay !== 'object' || !isNum(j.enqueuedAtMs) || !isNum(j.attempts)) {
+    if (typeof j?.user !== 'string' || typeof j.fingerprint !== 'string' || typeof j.replay !== 'object' || !isNum(j.enqueuedAtMs) || !isNum(j.attempts) || (j.csrf !== undefined && typeof j.csrf !== 'string')) {
       throw new Error(`state file: pending logout #${i} is malformed`);
     }
   });

@@ -12,6 +12,8 @@ export interface StoredCredential {
   readonly expiresAtMs?: number;
   /** the same secret in any spelling (see Credential.secretFingerprint) */
   readonly secretFingerprint?: string;
+  /** SECRET: the freshest CSRF token seen with this credential, replayed on its logout */
+  csrf?: string;
   lastSeenMs: number;
 }
 

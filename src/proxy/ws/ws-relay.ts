@@ -3,6 +3,10 @@
  *
  * - Messages travel as received: the Buffer plus its binary flag, so text stays text and binary
  *   stays binary without any decoding.
+ * - A socket under inspection (a notification socket) has a RelayInspector: it reads small client
+ *   messages (and may cut out an ACK for an injected message) and the server's first messages.
+ *   Messages are relayed whole, so anything written into the client socket between two of them
+ *   (an injected notification) never lands inside a fragmented message.
  * - Ping/pong is per hop: ws answers pings on each side itself; they are not relayed.
  * - Keep-alive: heartbeat() (called for every pair by one interval, see ws-keepalive.ts) pings
  *   both sides; a side that neither answered nor sent anything since the previous heartbeat is
@@ -19,6 +23,7 @@
  *   errors).
  */
 import WebSocket from 'ws';
+import type { RelayInspector } from '../../notifications/framing/inspector.js';
 import type { EarlyMessage } from './ws-upstream.js';
 
 const AS_BINARY = { binary: true } as const;
@@ -85,6 +90,7 @@ export class SocketPair {
   readonly #highWaterBytes: number;
   readonly #lowWaterBytes: number;
   readonly #events: RelayEvents;
+  readonly #inspector: RelayInspector | undefined;
   #downPaused = false;
   #upPaused = false;
   #downErrorStatus: number | undefined;
@@ -92,8 +98,9 @@ export class SocketPair {
   readonly #downLiveness = new Liveness();
   readonly #upLiveness = new Liveness();
 
-  constructor(down: WebSocket, up: WebSocket, maxBufferedBytes: number, events: RelayEvents) {
+  constructor(down: WebSocket, up: WebSocket, maxBufferedBytes: number, events: RelayEvents, inspector?: RelayInspector) {
     this.#down = down;
+    this.#inspector = inspector;
     this.#up = up;
     this.#highWaterBytes = maxBufferedBytes;
     this.#lowWaterBytes = Math.floor(maxBufferedBytes / 2);
@@ -148,10 +155,13 @@ export class SocketPair {
     if (!this.#upPaused) this.#up.resume();
   }
 
-  readonly #fromDown = (data: Buffer, isBinary: boolean): void => {
+  readonly #fromDown = (message: Buffer, isBinary: boolean): void => {
     this.#downLiveness.heard = true;
     const up = this.#up;
     if (up.readyState !== WebSocket.OPEN) return;
+    const inspector = this.#inspector;
+    const data = inspector !== undefined && message.length <= inspector.clientLimitBytes ? inspector.clientMessage(message, isBinary) : message;
+    if (data === undefined) return;
     up.send(data, isBinary ? AS_BINARY : AS_TEXT, this.#upFlushed);
     if (!this.#downPaused && up.bufferedAmount > this.#highWaterBytes) {
       this.#downPaused = true;
@@ -163,6 +173,7 @@ export class SocketPair {
     this.#upLiveness.heard = true;
     const down = this.#down;
     if (down.readyState !== WebSocket.OPEN) return;
+    if (this.#inspector?.watchesServer === true) this.#inspector.serverMessage(data, isBinary);
     down.send(data, isBinary ? AS_BINARY : AS_TEXT, this.#downFlushed);
     if (!this.#upPaused && down.bufferedAmount > this.#highWaterBytes) {
       this.#upPaused = true;
@@ -186,6 +197,7 @@ export class SocketPair {
   };
 
   readonly #downClosed = (code: number, reason: Buffer): void => {
+    this.#inspector?.closed();
     closeWith(this.#up, code, reason, this.#downErrorStatus, GOING_AWAY, CLIENT_LOST_REASON);
     this.#events.onClosed(code);
   };

@@ -8,8 +8,8 @@
  * is passed unchanged: an upstream that refuses foreign pages still refuses them.
  */
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import { setForwardedHeaders, UNTRUSTED_FORWARDING_HEADERS, type OutgoingHeaders } from './forwarded.js';
-import { clientOrigin } from './location.js';
+import { setForwardedHeaders, UNTRUSTED_FORWARDING_HEADERS, type OutgoingHeaders } from '../forwarded.js';
+import { clientOrigin } from '../location.js';
 
 /** headers that belong to the client's handshake or hop, or are set by the proxy itself */
 const NOT_FORWARDED = new Set([

@@ -24,14 +24,15 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
-import type { DeploymentConfig } from '../config/deployment.js';
-import { pathOf } from '../log.js';
-import type { RegisteredSocket, SocketRegistry } from '../notifications/registry.js';
-import type { AccessLog } from './access-log.js';
-import { isPromiseLike, sendBadRequest, sendProxyFailure, sendRefusal } from './answers.js';
-import type { ProxyHooks, UpgradeDecision } from './hooks.js';
-import { clientOrigin, rewriteUpstreamUrl } from './location.js';
-import { kOwnLine, kPath, kReason, kUser, type TrackedRequest } from './request-state.js';
+import type { DeploymentConfig } from '../../config/deployment.js';
+import { pathOf } from '../../log.js';
+import type { NotificationTarget, RelayInspector } from '../../notifications/framing/inspector.js';
+import type { RegisteredSocket, SocketRegistry } from '../../notifications/registry.js';
+import type { AccessLog } from '../access-log.js';
+import { isPromiseLike, sendBadRequest, sendProxyFailure, sendRefusal } from '../answers.js';
+import type { ProxyHooks, UpgradeDecision } from '../hooks.js';
+import { clientOrigin, rewriteUpstreamUrl } from '../location.js';
+import { kOwnLine, kPath, kReason, kUser, type TrackedRequest } from '../request-state.js';
 import { handshakeIsValid, isPlainPath, offeredProtocols, upstreamHandshakeHeaders } from './ws-handshake.js';
 import { KeepAlive } from './ws-keepalive.js';
 import { SocketPair } from './ws-relay.js';
@@ -69,6 +70,11 @@ export interface WebSocketProxyOptions {
   readonly registry: SocketRegistry;
   readonly hooks: ProxyHooks | undefined;
   readonly accessLog: AccessLog;
+  /**
+   * The framing tracker of a socket that is under inspection (a notification socket), or
+   * undefined to relay it uninspected; `protocol` is the upstream's chosen sub-protocol.
+   */
+  readonly framingFor: ((path: string, protocol: string) => (RelayInspector & NotificationTarget) | undefined) | undefined;
 }
 
 /** Options for registering @fastify/websocket on the root instance. */
@@ -98,7 +104,7 @@ export function passUpstreamCookies(headers: string[], req: IncomingMessage): vo
 
 /** Adds the upgrade routes ('/' and '/*', upgrade requests only) to `app`. */
 export function registerWebSocketRoutes(app: FastifyInstance, opts: WebSocketProxyOptions): void {
-  const { config, logger, registry, hooks, accessLog } = opts;
+  const { config, logger, registry, hooks, accessLog, framingFor } = opts;
   const trustForwarded = config.trustForwarded;
   const wsBase = `${config.upstream.protocol === 'https:' ? 'wss:' : 'ws:'}//${config.upstream.host}`;
   const upstreamOrigin = config.upstream.origin;
@@ -196,6 +202,7 @@ export function registerWebSocketRoutes(app: FastifyInstance, opts: WebSocketPro
     }
     const path = raw[kPath]!;
     const { early, closed } = upstream.takeOver();
+    const framing = framingFor?.(path, upstream.socket.protocol);
     let rec: RegisteredSocket | undefined;
     const pair: SocketPair = new SocketPair(down, upstream.socket, config.wsMaxBufferedBytes, {
       onClosed(code) {
@@ -212,13 +219,13 @@ export function registerWebSocketRoutes(app: FastifyInstance, opts: WebSocketPro
       onUnresponsive(side) {
         logger.info({ event: 'websocket-unresponsive', side, path, user: rec?.user ?? raw[kUser] }, `websocket ${side} did not answer a ping within ${config.wsPingMs} ms; connection dropped`);
       },
-    });
+    }, framing);
     pair.deliverEarly(early);
     if (closed !== undefined) {
       pair.upstreamClosedEarly(closed.code, closed.reason);
       return;
     }
-    rec = registry.add({ socket: down, path, headers: raw.headers, user: raw[kUser], openedAtMs: Date.now() });
+    rec = registry.add({ socket: down, path, headers: raw.headers, user: raw[kUser], openedAtMs: Date.now(), framing });
     keepAlive.add(pair);
     if (hooks?.onSocketOpen) callSafely(() => hooks.onSocketOpen!(rec!), 'onSocketOpen');
     pair.resumeUpstream();

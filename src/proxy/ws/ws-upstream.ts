@@ -9,7 +9,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import WebSocket from 'ws';
-import { CONNECT_TIMEOUT_CODE, classifyUpstreamError, UPSTREAM_BAD_HANDSHAKE, UPSTREAM_TIMEOUT, type UpstreamFailure } from './upstream-errors.js';
+import { CONNECT_TIMEOUT_CODE, classifyUpstreamError, UPSTREAM_BAD_HANDSHAKE, UPSTREAM_TIMEOUT, type UpstreamFailure } from '../upstream-errors.js';
 
 export interface EarlyMessage { readonly data: Buffer; readonly isBinary: boolean }
 
