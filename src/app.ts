@@ -36,6 +36,8 @@ import { StatePersister } from './sessions/persister.js';
 
 export interface StartOptions {
   logger?: pino.Logger;
+  /** where the log lines go when no logger is given (stdout by default) */
+  logDestination?: pino.DestinationStream;
   clock?: Clock;
   /** collect Node's default process metrics (off in tests that start many proxies) */
   defaultMetrics?: boolean;
@@ -66,7 +68,7 @@ export interface RunningProxy extends ProxyParts {
 }
 
 export async function startProxy(config: DeploymentConfig, opts: StartOptions = {}): Promise<RunningProxy> {
-  const logger = opts.logger ?? createLogger({ level: config.logLevel, redactHeaders: config.identityHeader ? [config.identityHeader] : [] });
+  const logger = opts.logger ?? createLogger({ level: config.logLevel, destination: opts.logDestination, redactHeaders: config.identityHeader ? [config.identityHeader] : [] });
   const clock = opts.clock ?? systemClock;
   const audit = logger.child({ audit: true });
 

@@ -8,6 +8,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type pino from 'pino';
 import { loadDeploymentConfig } from './config/deployment.js';
 import { startProxy } from './app.js';
 import { optionsFromEnv } from './simulator/env-options.js';
@@ -39,6 +40,17 @@ timeout.session.exception.delimiter=,
 timeout.session.exception.usernames=kiosk
 `;
 
+/** Readable log lines (pino-pretty) when a person watches the terminal; JSON lines otherwise. */
+async function demoLogDestination(): Promise<pino.DestinationStream | undefined> {
+  if (!process.stdout.isTTY) return undefined;
+  try {
+    const { default: pretty } = await import('pino-pretty');
+    return pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', singleLine: true });
+  } catch {
+    return undefined; // installed without dev dependencies: plain JSON lines
+  }
+}
+
 async function main(): Promise<void> {
   const proxyPort = Number(process.env.DEMO_PORT ?? 3000);
   const simPort = Number(process.env.DEMO_SIMULATOR_PORT ?? 8080);
@@ -69,7 +81,7 @@ async function main(): Promise<void> {
     PROXY_PROPERTIES: propertiesPath,
     PROXY_STATE_DIR: process.env.PROXY_STATE_DIR ?? join(dir, 'state'),
   });
-  const proxy = await startProxy(config);
+  const proxy = await startProxy(config, { logDestination: await demoLogDestination() });
   const adminUrl = proxy.adminUrl;
 
   process.stdout.write(

@@ -4,6 +4,7 @@
  * kept in sessionStorage) and builds the table with textContent only, never innerHTML.
  */
 import { UPSTREAM_HTML, UPSTREAM_SCRIPT } from './page-upstream.js';
+import { CHARTS_CSS, CHARTS_SCRIPT, HISTORY_SECTION_HTML, TIMELINE_HTML } from './page-charts.js';
 
 /** The page, with `nonce` allowing its inline script and style under the CSP below. */
 export function adminPageHtml(nonce: string): string {
@@ -15,7 +16,7 @@ export function adminPageHtml(nonce: string): string {
 <meta name="referrer" content="no-referrer">
 <link rel="icon" href="data:,">
 <title>Sessions · session-timeout-proxy</title>
-<style nonce="${nonce}">${CSS}</style>
+<style nonce="${nonce}">${CSS}${CHARTS_CSS}</style>
 </head>
 <body>
 <header>
@@ -33,6 +34,7 @@ export function adminPageHtml(nonce: string): string {
   <span class="muted">kept in this tab only (sessionStorage)</span>
 </form>
 <p id="settings" class="muted"></p>
+${HISTORY_SECTION_HTML}
 <table id="sessions" hidden>
   <thead><tr>
     <th>User</th><th>State</th><th>Last counted request</th><th>Deadline</th><th>Time left</th>
@@ -44,10 +46,11 @@ export function adminPageHtml(nonce: string): string {
 <section id="detail" hidden>
   <h2 id="detail-title"></h2>
   <p id="detail-explanation"></p>
+  ${TIMELINE_HTML}
   <table><thead><tr><th>Time</th><th>Request</th><th>Counted</th><th>Rule</th></tr></thead><tbody id="detail-recent"></tbody></table>
   <button id="detail-close" type="button">Close</button>
 </section>
-${UPSTREAM_HTML}<script nonce="${nonce}">${SCRIPT}</script>
+${UPSTREAM_HTML}<script nonce="${nonce}">${SCRIPT}${CHARTS_SCRIPT}</script>
 </body>
 </html>
 `;
@@ -111,6 +114,7 @@ const SCRIPT = `
   function token() { try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return ''; } }
   function setToken(v) { try { if (v) sessionStorage.setItem(TOKEN_KEY, v); else sessionStorage.removeItem(TOKEN_KEY); } catch (e) {} }
   function serverNow() { return Date.now() + offsetMs; }
+  window.stpAdmin = { api: function (m, p) { return api(m, p); }, serverNow: serverNow }; // for the charts (page-charts.ts)
 
   function show(text, isError) {
     var m = $('message');
@@ -246,6 +250,7 @@ ${UPSTREAM_SCRIPT}
     busy = true;
     api('GET', '/admin/sessions').then(function (data) {
       render(data);
+      document.dispatchEvent(new CustomEvent('stp-sessions-loaded'));
       return loadUpstream();
     }).then(function () {
       if ($('message').className === 'error') show('', false);
@@ -276,6 +281,7 @@ ${UPSTREAM_SCRIPT}
       });
       body.replaceChildren(frag);
       $('detail').hidden = false;
+      document.dispatchEvent(new CustomEvent('stp-session-detail', { detail: v }));
     }).catch(function (err) { show(user + ': ' + err.message, true); });
   }
 

@@ -16,6 +16,7 @@ import { systemClock } from '../sessions/clock.js';
 import type { ProxyMetrics } from './metrics.js';
 import { assertAdminBindingSafe, registerAdminAuth } from './auth.js';
 import { HEALTH_PATHS, registerHealthRoutes } from './health.js';
+import { ActivityHistory, registerHistoryRoute } from './history.js';
 import { adminPageCsp, adminPageHtml } from './page.js';
 import { upstreamJson, type UpstreamProviders } from './upstream.js';
 
@@ -98,6 +99,8 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
   });
 
   app.get('/', async (_req, reply) => reply.redirect('/admin'));
+
+  registerHistoryRoute(app, new ActivityHistory({ metrics, nowMs }));
 
   app.get('/admin', async (_req, reply) => {
     const nonce = randomBytes(16).toString('base64');
