@@ -7,12 +7,15 @@
  *                                  every access-log line is included)
  *   node bench/contender.js ours-redis   the same with PROXY_STORE=redis on BENCH_REDIS_URL
  *
- * Commands (IPC): mem [gc], cpu, timers {…} (the engine timer-precision run, in this process), stop.
- * Environment: BENCH_UPSTREAM, BENCH_TOKEN_SECRET, BENCH_WHOAMI_PATH.
+ * Commands (IPC): mem [gc], cpu, timers {…} (the engine timer-precision run, in this process),
+ * sample (soak: RSS, heap, event-loop lag since the last sample), stats, stop.
+ * Environment: BENCH_UPSTREAM, BENCH_TOKEN_SECRET, BENCH_WHOAMI_PATH, BENCH_PROPERTIES (a
+ * properties file to watch instead of a fixed one).
  */
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { serve, failed } from './lib/ipc.js';
 import { measureTimerPrecision } from './lib/timer-precision.js';
 
@@ -29,13 +32,12 @@ async function startBare() {
 }
 
 async function startOurs(extraEnv = {}) {
-  const { default: pino } = await import('pino');
   const { loadDeploymentConfig } = await import('../dist/config/deployment.js');
   const { createLogger } = await import('../dist/log.js');
   const { startProxy } = await import('../dist/app.js');
   const dir = await mkdtemp(join(tmpdir(), 'stp-bench-'));
-  const propertiesPath = join(dir, 'Panopticon.properties');
-  await writeFile(propertiesPath, [
+  const propertiesPath = process.env.BENCH_PROPERTIES ?? join(dir, 'Panopticon.properties');
+  if (!process.env.BENCH_PROPERTIES) await writeFile(propertiesPath, [
     'timeout.session.enabled=true',
     'timeout.session.minutes=480',
     'timeout.session.notification.minutes=1',
@@ -48,12 +50,13 @@ async function startOurs(extraEnv = {}) {
     PROXY_ADMIN_PORT: '0',
     PROXY_PROPERTIES: propertiesPath,
     PROXY_TOKEN_SECRET: process.env.BENCH_TOKEN_SECRET,
-    PROXY_WHOAMI_PATH: process.env.BENCH_WHOAMI_PATH,
+    ...(process.env.BENCH_WHOAMI_PATH ? { PROXY_WHOAMI_PATH: process.env.BENCH_WHOAMI_PATH } : {}),
     PROXY_LOG_LEVEL: 'info',
     ...extraEnv,
   });
-  // like production (pino's default stdout destination is a synchronous SonicBoom), but to a file
-  const destination = pino.destination({ dest: '/dev/null', sync: true });
+  // the production destination (access lines batched, audit lines at once), but to /dev/null
+  const { createLogDestination } = await import('../dist/log-destination.js');
+  const destination = createLogDestination('/dev/null');
   const logger = createLogger({ level: 'info', destination });
   const proxy = await startProxy(config, { logger });
   return {
@@ -65,6 +68,9 @@ async function startOurs(extraEnv = {}) {
     },
   };
 }
+
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 
 try {
   const redisEnv = { PROXY_STORE: 'redis', PROXY_REDIS_URL: process.env.BENCH_REDIS_URL, PROXY_STATE_KEY: 'bench-state-key-0123456789abcdefghijklmnopq' };
@@ -80,6 +86,13 @@ try {
         return process.memoryUsage();
       case 'timers':
         return measureTimerPrecision(msg.options);
+      case 'sample': { // soak: memory, event-loop lag since the last sample, what the proxy holds
+        const m = process.memoryUsage();
+        const lag = { p99Ms: loopDelay.percentile(99) / 1e6, maxMs: loopDelay.max / 1e6 };
+        loopDelay.reset();
+        const p = started.proxy;
+        return { rss: m.rss, heapUsed: m.heapUsed, ...lag, usersTracked: p?.engine.userCount, openSockets: p?.registry.size, pendingLogouts: p?.queue.size };
+      }
       case 'stats':
         return started.proxy ? { usersTracked: started.proxy.engine.userCount, openSockets: started.proxy.registry.size } : {};
       default:

@@ -2,6 +2,7 @@
  * Section 2: the session engine alone (ManualClock + MemorySessionStore), in its own process,
  * started with --expose-gc so heap figures are taken after full collections.
  */
+import { randomBytes } from 'node:crypto';
 import { ManualClock } from '../dist/sessions/clock.js';
 import { SessionEngine } from '../dist/sessions/engine.js';
 import { MemorySessionStore } from '../dist/sessions/memory-store.js';
@@ -13,9 +14,11 @@ import { median } from './lib/stats.js';
 const MINUTE_MS = 60_000;
 const noopActions = { warn() {}, logout() {} };
 
+/** JS heap plus ArrayBuffer memory (the packed request notes live in typed arrays) */
 function gcHeap() {
   for (let i = 0; i < 4; i++) globalThis.gc();
-  return process.memoryUsage().heapUsed;
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
 }
 
 function makeEngine(settings = settingsOf({ timeoutMs: 10 * MINUTE_MS, notifyBeforeMs: MINUTE_MS })) {
@@ -122,9 +125,41 @@ function reschedule(n, reps) {
   return { median: median(samples), max: Math.max(...samples) };
 }
 
+/**
+ * The whole process's RSS with `n` users tracked, each with a full recent-request history
+ * (RECENT_NOTES_MAX notes: counted page loads and passive polls over 200 distinct paths, each a
+ * fresh string as a request would bring) and one 255-character token cookie of its own.
+ * Run once per fresh process: RSS does not shrink reliably after a run.
+ */
+function memoryAt(n) {
+  const baseline = { rss: process.memoryUsage().rss, heap: gcHeap() };
+  const { clock, engine } = makeEngine();
+  for (let r = 0; r <= RECENT_NOTES_MAX; r++) {
+    for (let i = 0; i < n; i++) {
+      // flat strings of their own, as the HTTP parser hands them over
+      const user = Buffer.from(`user-${String(i).padStart(6, '0')}`).toString();
+      const page = `/panopticon/server/rest/dashboards/d${(i + r) % 200}?v=${r}`;
+      const path = page.slice(0, page.indexOf('?'));
+      if (r % 4 === 3) engine.recordIgnored(user, 'GET', path, 'passive:GET /panopticon/server/rest/data/**');
+      else engine.recordActivity(user, 'GET', path, r === 0 ? {
+        kind: 'token-cookie',
+        fingerprint: Buffer.from(`fp-${i}`).toString('base64url').padEnd(43, 'A'),
+        replay: { cookie: Buffer.from(`ptoken=${randomBytes(186).toString('base64url')}`).toString() },
+        expiresAtMs: 1_800_000_000_000,
+      } : undefined);
+    }
+    clock.set(clock.now() + 1000);
+  }
+  if (engine.userCount !== n) throw new Error('wrong user count');
+  const heap = gcHeap();
+  const rss = process.memoryUsage().rss;
+  return { users: n, rssMiB: rss / 2 ** 20, heapMiB: heap / 2 ** 20, baselineRssMiB: baseline.rss / 2 ** 20, heapBytesPerUser: (heap - baseline.heap) / n, notesPerUser: RECENT_NOTES_MAX };
+}
+
 serve(async (msg) => {
-  if (msg.cmd !== 'run') throw new Error(`unknown command ${msg.cmd}`);
   if (typeof globalThis.gc !== 'function') throw new Error('run with --expose-gc');
+  if (msg.cmd === 'memory') return memoryAt(msg.users);
+  if (msg.cmd !== 'run') throw new Error(`unknown command ${msg.cmd}`);
   const users = msg.users ?? 10_000;
   return {
     users,

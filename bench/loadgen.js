@@ -2,7 +2,8 @@
  * The load generator, in its own process.
  *
  * Commands (IPC):
- *   http     {url, connections, durationS, cookies?}  autocannon run; connection i sends cookies[i % n]
+ *   http     {url, connections, durationS, cookies?}  wrk run when wrk is installed (request i sends
+ *            cookies[i % n]), else autocannon (connection i sends cookies[i % n]); BENCH_AUTOCANNON=1 forces autocannon
  *   wsEcho   {url, clients, messages, window, cookie?, timeoutMs}  echo throughput: each client keeps
  *            `window` small text frames in flight until `messages` echoes came back
  *   wsPause  {url, cookie?}   opens one client and stops reading from its socket (ws._socket.pause())
@@ -11,6 +12,7 @@
 import autocannon from 'autocannon';
 import WebSocket from 'ws';
 import { serve } from './lib/ipc.js';
+import { runWrk, wrkBinary } from './lib/wrk.js';
 
 function runAutocannon({ url, connections, durationS, cookies }) {
   return new Promise((resolve, reject) => {
@@ -35,7 +37,10 @@ function runAutocannon({ url, connections, durationS, cookies }) {
   });
 }
 
+const wrk = process.env.BENCH_AUTOCANNON === '1' ? undefined : wrkBinary();
+
 async function http(msg) {
+  if (wrk) return runWrk(msg);
   const r = await runAutocannon(msg);
   return {
     rps: r.requests.total / r.duration,
@@ -47,6 +52,7 @@ async function http(msg) {
     non2xx: r.non2xx,
     errors: r.errors,
     timeouts: r.timeouts,
+    tool: 'autocannon',
   };
 }
 
@@ -106,6 +112,7 @@ async function wsPauseEnd() {
 serve(async (msg) => {
   switch (msg.cmd) {
     case 'http': return http(msg);
+    case 'tool': return { tool: wrk ? 'wrk' : 'autocannon' };
     case 'wsEcho': return wsEcho(msg);
     case 'wsPause': return wsPause(msg);
     case 'wsPauseEnd': return wsPauseEnd();

@@ -2,8 +2,10 @@
  * `npm run bench` (after `npm run build`): prints figures and ratios, asserts nothing.
  *
  * Every party runs in its own process so none shares an event loop with another:
- *   upstream.js (node:http + ws)  ·  contender.js bare / ours  ·  nginx (if installed)  ·  loadgen.js (autocannon, ws)
- *   engine.js (section 2, --expose-gc)  ·  logout-release.js (section 5: simulator and proxy in this process)
+ *   upstream.js (node:http + ws)  ·  contender.js bare / ours  ·  nginx (if installed)  ·  loadgen.js (wrk or autocannon, ws)
+ *   engine.js (sections 2 and 2b, --expose-gc)  ·  logout-release.js (section 5: simulator and proxy in this process)
+ *
+ * `npm run bench -- --soak 10m [--users 300]` runs the soak (bench/soak.js) instead.
  * Runs alternate between contenders (A B C D A B C D …) and medians are reported.
  *
  * BENCH_QUICK=1 shortens every phase (for checking the harness, not for figures).
@@ -21,6 +23,7 @@ import { startChild } from './lib/ipc.js';
 import { median, percentile, fmt, ratio, table, MiB } from './lib/stats.js';
 import { nginxBinary, nginxVersion, startNginx } from './lib/nginx.js';
 import { redisInstalled, replicaSummaryLines, runReplicaSection } from './lib/replicas.js';
+import { describeSoak, parseDuration, soak } from './soak.js';
 import { inspectionLines, measureInspection } from './lib/ws-inspection.js';
 import { runLogoutRelease } from './logout-release.js';
 
@@ -83,10 +86,26 @@ async function signTokens(secret) {
 
 // ---------------------------------------------------------------------------------------------
 
+/** `--soak 10m [--users 300]`: the soak run instead of the benchmarks */
+function soakArgs(argv) {
+  const at = argv.indexOf('--soak');
+  if (at === -1) return undefined;
+  const usersAt = argv.indexOf('--users');
+  return { durationMs: parseDuration(argv[at + 1] ?? ''), users: usersAt === -1 ? 300 : Number(argv[usersAt + 1]) };
+}
+
 async function main() {
   if (!existsSync(join(root, 'dist', 'app.js'))) {
     console.error('bench: dist/ is missing; run `npm run build` first (npm run bench does).');
     process.exit(1);
+  }
+  const soakRun = soakArgs(process.argv.slice(2));
+  if (soakRun) {
+    log(`session-timeout-proxy soak — Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model?.trim() ?? 'unknown CPU'}, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+    const result = await soak({ ...soakRun, log });
+    section('Soak summary');
+    for (const line of describeSoak(result)) log(`  ${line}`);
+    return;
   }
   const benchStarted = Date.now();
   const cpu = cpus();
@@ -141,7 +160,9 @@ async function main() {
   const meter = foreignMeter(results.foreign);
 
   // ---- 1. HTTP proxy overhead -----------------------------------------------------------------
-  section(`1. HTTP proxy overhead — ${P.connections} connections, ${P.warmS} s warm-up + ${P.measureS} s measured, ${P.rounds} alternating rounds, 1 KiB JSON`);
+  const { tool } = await loadgen.call({ cmd: 'tool' });
+  results.tool = tool;
+  section(`1. HTTP proxy overhead — ${tool}, ${P.connections} connections, ${P.warmS} s warm-up + ${P.measureS} s measured, ${P.rounds} alternating rounds, 1 KiB JSON`);
   const contenders = [
     { key: 'direct', label: '(a) direct to upstream', url: upstreamUrl, cpu: () => upstream.call({ cmd: 'cpu' }).then(cpuSec) },
     { key: 'bare', label: '(b) bare @fastify/http-proxy', url: bare.ready.url, cpu: () => bare.call({ cmd: 'cpu' }).then(cpuSec) },
@@ -185,6 +206,9 @@ async function main() {
   log(`  ratios: ours / bare http-proxy = ${ratio(smallMed.ours.rps, smallMed.bare.rps)} req/s (${ratio(smallMed.ours.cpuUsPerReq, smallMed.bare.cpuUsPerReq)} CPU per request)` +
     (nginx ? `, nginx / ours = ${ratio(smallMed.nginx.rps, smallMed.ours.rps)} req/s` : '') +
     `, ours / direct = ${ratio(smallMed.ours.rps, smallMed.direct.rps)} req/s`);
+  const p99Gap = smallMed.ours.p99Ms - smallMed.bare.p99Ms;
+  const rpsRange = (k) => `${fmt(Math.min(...small[k].map((r) => r.rps)))}–${fmt(Math.max(...small[k].map((r) => r.rps)))}`;
+  log(`  goal ≥ 1.0× bare req/s and p99 ≤ bare p99 + 1 ms: ${ratio(smallMed.ours.rps, smallMed.bare.rps)}, p99 ${p99Gap >= 0 ? '+' : ''}${fmt(p99Gap, 2)} ms (ranges over rounds: ours ${rpsRange('ours')}, bare ${rpsRange('bare')} req/s)`);
 
   section(`1b. 1 MiB responses — ${P.bigConnections} connections, ${P.bigWarmS} s warm-up + ${P.bigMeasureS} s measured, ${P.rounds} alternating rounds`);
   const bigContenders = contenders.filter((c) => c.key === 'bare' || c.key === 'ours');
@@ -220,6 +244,16 @@ async function main() {
   log(`  clock timers still pending after the burst: ${eng.burst.pendingTimersAfter} (the engine needs 1)`);
   log(`  settings change, reschedule 10 000 users: ${fmt(eng.reschedule.median, 2)} ms median, ${fmt(eng.reschedule.max, 2)} ms max`);
 
+  section('2b. Memory of tracked users — the whole process (Node included), each user with a full recent-request history and a token credential; a fresh process per size');
+  results.memory = [];
+  for (const users of [10_000, 100_000]) {
+    const p = await child('engine.js', { execArgv: ['--expose-gc'], name: `engine memory ${users}` });
+    const m = await p.call({ cmd: 'memory', users }, 300_000);
+    await p.stop();
+    results.memory.push(m);
+    log(`  ${fmt(users).padStart(7)} users: RSS ${fmt(m.rssMiB, 1)} MiB (Node alone ${fmt(m.baselineRssMiB, 1)} MiB), JS heap ${fmt(m.heapMiB, 1)} MiB, ${fmt(m.heapBytesPerUser)} B of heap per user (${m.notesPerUser} notes each)`);
+  }
+
   // ---- 3. Timer precision --------------------------------------------------------------------------
   section(`3. Timer precision on the real clock — ${P.timerUsers} users, active at random over 1 s, timeout 2 s, warning 1 s before (fires 1–3 s after start); engine inside the proxy process`);
   const timerOpts = { users: P.timerUsers, spreadMs: 1000, timeoutMs: 2000, notifyBeforeMs: 1000, limitMs: 10_000 };
@@ -243,7 +277,7 @@ async function main() {
     log(`  ${name.padEnd(10)} warn drift median ${fmt(s.warn.median, 1)} / p99 ${fmt(s.warn.p99, 1)} / max ${fmt(s.warn.max, 1)} ms; logout drift median ${fmt(s.logout.median, 1)} / p99 ${fmt(s.logout.p99, 1)} / max ${fmt(s.logout.max, 1)} ms; fired ${s.fired}/${s.expected}; event-loop lag p99 ${fmt(s.loopP99, 1)} ms${s.loadRps ? `; load ${fmt(s.loadRps)} req/s` : ''}`);
   }
 
-  // ---- 4. WebSocket relay ----------------------------------------------------------------------------
+  // ---- 4. WebSocket relay (its figures against direct and nginx may come from a bench/lib module of their own) ----
   section(`4. WebSocket relay — echo of small text frames, ${WS_CLIENTS} clients × ${fmt(P.wsMessages)} messages, ${WS_WINDOW} in flight per client, ${P.rounds} alternating rounds`);
   const wsTargets = [
     { key: 'direct', label: 'direct to upstream', url: upstreamUrl.replace('http', 'ws') + '/ws/echo' },
@@ -348,10 +382,11 @@ async function main() {
   log(`(written to bench/results.md; ${fmt(results.elapsedS)} s)`);
 }
 
-/** autocannon records latency in whole milliseconds */
+/** wrk measures latency in microseconds, autocannon in whole milliseconds */
 function ms(v) {
   if (!Number.isFinite(v)) return 'n/a';
-  return v < 1 ? '<1' : fmt(v);
+  if (Number.isInteger(v)) return v < 1 ? '<1' : fmt(v);
+  return fmt(v, v < 10 ? 2 : 1);
 }
 
 /** CPU seconds the whole machine spent busy (all cores) */
@@ -437,7 +472,7 @@ function summary(r) {
     lines.push(`**Warning:** other processes used CPU during the runs (${noisy.map(([name, share]) => `section ${name}: ${fmt(share * 100)}%`).join(', ')}); those figures are noisy.`);
   }
   lines.push('');
-  lines.push(`**HTTP, 1 KiB JSON, ${P.connections} connections** (ours: timeouts enabled, every request carries a verified \`ptoken\`, access log at info to a file)`);
+  lines.push(`**HTTP, 1 KiB JSON, ${P.connections} connections, load from ${r.tool}** (ours: timeouts enabled, every request carries a verified \`ptoken\`, access log at info to a file)`);
   lines.push('');
   const keys = ['direct', 'bare', 'ours', 'nginx'].filter((k) => s[k]);
   lines.push(table(['contender', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req¹'], keys.map((k) => [
@@ -450,7 +485,7 @@ function summary(r) {
   ratios.push(`ours / direct: ${ratio(s.ours.rps, s.direct.rps)} req/s`);
   lines.push(ratios.join(' · '));
   lines.push('');
-  lines.push(`¹ CPU time (user + system) of the process answering the load generator per request: the proxy's own, or the upstream's for "direct", or nginx's worker. Latencies come from autocannon in whole milliseconds. Two cores are shared by three busy processes, so a proxy's req/s also depends on how much CPU the upstream and the load generator leave it.`);
+  lines.push(`¹ CPU time (user + system) of the process answering the load generator per request: the proxy's own, or the upstream's for "direct", or nginx's worker. Latencies come from ${r.tool === 'wrk' ? 'wrk' : 'autocannon (whole milliseconds)'}. Two cores are shared by three busy processes, so a proxy's req/s also depends on how much CPU the upstream and the load generator leave it.`);
   lines.push('');
   lines.push(table(['1 MiB responses, ' + P.bigConnections + ' connections', 'MB/s', 'p99 ms'], ['bare', 'ours'].map((k) => [r.big[k].label, fmt(r.big[k].mbPerS), ms(r.big[k].p99Ms)])));
   lines.push('');
@@ -467,6 +502,7 @@ function summary(r) {
     ['10 000 simultaneous warnings', `${fmt(e.burst.warnMs, 1)} ms`],
     ['10 000 simultaneous timeouts', `${fmt(e.burst.logoutMs, 1)} ms`],
     ['settings change, reschedule 10 000 users', `${fmt(e.reschedule.median, 2)} ms`],
+    ...r.memory.map((m) => [`process RSS with ${fmt(m.users)} users (full history + credential each)`, `${fmt(m.rssMiB, 1)} MiB (${fmt(m.heapBytesPerUser)} B heap per user)`]),
   ]));
   lines.push('');
   const t = r.timers;

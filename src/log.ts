@@ -13,11 +13,12 @@
  * Error objects are not plain objects; their own fields are covered by fixed `redact` paths.
  */
 import pino from 'pino';
+import { createLogDestination } from './log-destination.js';
 
 export interface LoggerOptions {
   /** pino level name (`info`, `debug`, ... or `silent`) */
   level: string;
-  /** where the JSON lines go; stdout when omitted */
+  /** where the JSON lines go; stdout (access lines batched, see log-destination.ts) when omitted */
   destination?: pino.DestinationStream;
   /** further header names to blank, e.g. the identity header */
   redactHeaders?: readonly string[];
@@ -101,5 +102,5 @@ export function createLogger(opts: LoggerOptions): pino.Logger {
     serializers,
     formatters: { log: (obj) => scrub(obj, secretHeaders, 1) },
   };
-  return opts.destination ? pino(options, opts.destination) : pino(options);
+  return pino(options, opts.destination ?? createLogDestination());
 }

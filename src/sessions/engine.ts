@@ -20,7 +20,7 @@
 import type { TimeoutSettings } from '../properties/settings.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { MAX_TIMER_DELAY_MS } from './clock.js';
-import { pushNote } from './memory-store.js';
+import { internPath } from './note-ring.js';
 import {
   CREDENTIALS_PER_USER_MAX,
   type MaybePromise,
@@ -134,7 +134,7 @@ export class SessionEngine {
   /** A counted activity: resets the user's timer (O(1)). `rule` names what made it count. */
   recordActivity(user: string, method: string, path: string, credential?: CredentialInput, rule = 'counted'): SessionRecord {
     const nowMs = this.#clock.now();
-    const note: RequestNote = { atMs: nowMs, method, path, counted: true, rule };
+    const note: RequestNote = { atMs: nowMs, method, path: internPath(path), counted: true, rule };
     const existing = this.#store.get(user);
     if (existing?.loggedOutAtMs !== undefined) this.#startNewSession(existing, nowMs);
     const record = this.#store.recordActivity(user, note);
@@ -146,7 +146,7 @@ export class SessionEngine {
   /** A request of the user that did not count, remembered with the rule that decided it. */
   recordIgnored(user: string, method: string, path: string, rule: string): void {
     const record = this.#store.get(user);
-    if (record) pushNote(record, { atMs: this.#clock.now(), method, path, counted: false, rule });
+    if (record) record.recent.push({ atMs: this.#clock.now(), method, path, counted: false, rule });
   }
 
   /**
@@ -419,7 +419,7 @@ export class SessionEngine {
       warned,
       loggedOutAtMs: record.loggedOutAtMs,
       credentials: record.credentials.size,
-      recent: [...record.recent],
+      recent: record.recent.toArray(),
     };
   }
 }

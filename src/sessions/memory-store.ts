@@ -1,6 +1,6 @@
 import { TimeHeap } from './heap.js';
+import { NoteRing, NoteSlab } from './note-ring.js';
 import {
-  RECENT_NOTES_MAX,
   type ClaimAction,
   type RequestNote,
   type SessionRecord,
@@ -19,6 +19,8 @@ interface Slot {
 export class MemorySessionStore implements SessionStore {
   readonly #slots = new Map<string, Slot>();
   readonly #heap = new TimeHeap<string>();
+  /** every user's recent requests, packed */
+  readonly #notes = new NoteSlab();
 
   get size(): number {
     return this.#slots.size;
@@ -39,7 +41,7 @@ export class MemorySessionStore implements SessionStore {
           lastActivity: undefined,
           loggedOutAtMs: undefined,
           credentials: new Map(),
-          recent: [],
+          recent: new NoteRing(this.#notes),
         },
         scheduledAtMs: undefined,
         warnClaimMs: undefined,
@@ -54,11 +56,12 @@ export class MemorySessionStore implements SessionStore {
     const record = this.ensure(user, note.atMs);
     if (note.atMs >= record.idleSinceMs) record.idleSinceMs = note.atMs;
     record.lastActivity = note;
-    pushNote(record, note);
+    record.recent.push(note);
     return record;
   }
 
   delete(user: string): void {
+    this.#slots.get(user)?.record.recent.release();
     this.#slots.delete(user);
   }
 
@@ -131,13 +134,14 @@ export class MemorySessionStore implements SessionStore {
         warnClaimMs: warnClaimMs ?? null,
         logoutClaimMs: logoutClaimMs ?? null,
         credentials: [...record.credentials.values()].map((c) => ({ ...c })),
-        recent: [...record.recent],
+        recent: record.recent.toArray(),
       });
     }
     return out;
   }
 
   importSnapshots(snapshots: readonly SessionSnapshot[]): void {
+    for (const slot of this.#slots.values()) slot.record.recent.release();
     this.#slots.clear();
     this.#heap.clear();
     for (const s of snapshots) {
@@ -148,7 +152,7 @@ export class MemorySessionStore implements SessionStore {
         lastActivity: s.lastActivity ?? undefined,
         loggedOutAtMs: s.loggedOutAtMs ?? undefined,
         credentials: new Map(s.credentials.map((c) => [c.fingerprint, { ...c }])),
-        recent: [...s.recent],
+        recent: NoteRing.from(s.recent, this.#notes),
       };
       this.#slots.set(s.user, { record, scheduledAtMs: undefined, warnClaimMs: s.warnClaimMs ?? undefined, logoutClaimMs: s.logoutClaimMs ?? undefined });
     }
@@ -164,9 +168,4 @@ export class MemorySessionStore implements SessionStore {
       this.#heap.pop();
     }
   }
-}
-
-export function pushNote(record: SessionRecord, note: RequestNote): void {
-  record.recent.push(note);
-  if (record.recent.length > RECENT_NOTES_MAX) record.recent.splice(0, record.recent.length - RECENT_NOTES_MAX);
 }

@@ -13,7 +13,7 @@
  */
 import type pino from 'pino';
 import type { Clock } from './clock.js';
-import { MemorySessionStore, pushNote } from './memory-store.js';
+import { MemorySessionStore } from './memory-store.js';
 import type { RedisLink, BusMessage } from './redis-link.js';
 import { withScripts, type ScriptedClient } from './redis-scripts.js';
 import type { SecretBox } from './secret-box.js';
@@ -388,7 +388,7 @@ export class RedisSessionStore implements SessionStore {
     record.idleSinceMs = idleMs;
     if (last && last.atMs === idleMs) {
       record.lastActivity = last;
-      pushNote(record, last);
+      record.recent.push(last);
     }
   }
 

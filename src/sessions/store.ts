@@ -31,6 +31,16 @@ export interface RequestNote {
   readonly rule: string;
 }
 
+/** A bounded history of one user's requests; adding is O(1). */
+export interface RecentNotes {
+  readonly length: number;
+  push(note: RequestNote): void;
+  /** oldest first */
+  toArray(): RequestNote[];
+  /** forgets the notes and frees their storage (the store calls it when the user goes) */
+  release(): void;
+}
+
 export interface SessionRecord {
   readonly user: string;
   readonly firstSeenMs: number;
@@ -42,8 +52,8 @@ export interface SessionRecord {
   loggedOutAtMs: number | undefined;
   /** credentials by fingerprint */
   readonly credentials: Map<string, StoredCredential>;
-  /** newest last, bounded */
-  readonly recent: RequestNote[];
+  /** the last RECENT_NOTES_MAX requests, bounded (a packed ring in memory: note-ring.ts) */
+  readonly recent: RecentNotes;
 }
 
 export type ClaimAction = 'warn' | 'logout';

@@ -1,0 +1,53 @@
+import t from 'tap';
+import { NoteRing } from '../src/sessions/note-ring.js';
+import { RECENT_NOTES_MAX, type RequestNote } from '../src/sessions/store.js';
+
+const note = (i: number, counted = i % 3 !== 0): RequestNote => ({
+  atMs: 1_790_000_000_000 + i * 1000.5,
+  method: i % 2 === 0 ? 'GET' : 'POST',
+  path: `/panopticon/p${i}`,
+  counted,
+  rule: counted ? 'counted' : `passive:GET /p${i % 4}`,
+});
+
+t.test('keeps the last RECENT_NOTES_MAX notes, oldest first, exactly as they were pushed', async (t) => {
+  const ring = new NoteRing();
+  t.same(ring.toArray(), []);
+  t.equal(ring.length, 0);
+  const pushed: RequestNote[] = [];
+  for (let i = 0; i < RECENT_NOTES_MAX * 2 + 7; i++) {
+    ring.push(note(i));
+    pushed.push(note(i));
+    t.same(ring.toArray(), pushed.slice(-RECENT_NOTES_MAX), `after ${i + 1} notes`);
+  }
+  t.equal(ring.length, RECENT_NOTES_MAX);
+  t.same([...ring], pushed.slice(-RECENT_NOTES_MAX), 'iterable');
+});
+
+t.test('rings do not share notes; a released ring starts empty and its row is reused cleanly', async (t) => {
+  const a = new NoteRing();
+  const b = new NoteRing();
+  for (let i = 0; i < 5; i++) a.push(note(i));
+  for (let i = 100; i < 103; i++) b.push(note(i));
+  t.same(a.toArray(), [0, 1, 2, 3, 4].map((i) => note(i)));
+  t.same(b.toArray(), [100, 101, 102].map((i) => note(i)));
+  a.release();
+  t.same(a.toArray(), []);
+  const c = new NoteRing(); // may get a's old row
+  c.push(note(7));
+  t.same(c.toArray(), [note(7)], 'nothing of the released ring shows');
+  t.same(b.toArray(), [100, 101, 102].map((i) => note(i)), 'others untouched');
+  a.push(note(9));
+  t.same(a.toArray(), [note(9)], 'a released ring can be used again');
+});
+
+t.test('from() rebuilds a ring from saved notes; many rings grow the shared storage', async (t) => {
+  const saved = Array.from({ length: RECENT_NOTES_MAX + 3 }, (_, i) => note(i));
+  t.same(NoteRing.from(saved).toArray(), saved.slice(-RECENT_NOTES_MAX));
+  const rings = Array.from({ length: 3000 }, (_, i) => {
+    const r = new NoteRing();
+    r.push(note(i));
+    return r;
+  });
+  t.ok(rings.every((r, i) => r.toArray()[0]!.path === `/panopticon/p${i}`), 'every ring kept its own note across growth');
+});
