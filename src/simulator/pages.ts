@@ -88,6 +88,8 @@ export interface DashboardPageOptions {
   role: string;
   pollIntervalMs: number;
   autoRefreshMs: number;
+  /** SIM_CSRF: the token the sign-out form sends back as `_csrf` */
+  csrfToken?: string | undefined;
   /** the STOMP personalities' socket settings; undefined: two plain JSON sockets */
   stomp?: StompPageConfig | undefined;
 }
@@ -107,7 +109,7 @@ export function dashboardPage(opts: DashboardPageOptions): string {
   <h1>Sales dashboard</h1>
   <p>Signed in as <strong id="current-user">${escapeHtml(opts.username)}</strong>
      (<span id="current-role">${escapeHtml(opts.role)}</span>)</p>
-  <form method="post" action="${escapeHtml(opts.contextPath)}/logout"><button id="sign-out" type="submit">Sign out</button></form>
+  <form method="post" action="${escapeHtml(opts.contextPath)}/logout">${opts.csrfToken === undefined ? '' : `<input type="hidden" name="_csrf" value="${escapeHtml(opts.csrfToken)}">`}<button id="sign-out" type="submit">Sign out</button></form>
 </div>
 <div class="card" id="live-tile" aria-live="polite">
   <div class="muted">Sales (live)</div>
