@@ -139,7 +139,7 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
 
   const onHttpTransport = (user: string, transport: string) => registry.noteHttpTransport(user, transport, clock.now());
   const hooks = createActivityHooks({ mode, clock, resolver, rules, engine, stale, metrics, logger, onHttpTransport });
-  const proxy = await buildProxyServer({ config, logger, registry, hooks, framingFor: (path, protocol) => notifier.trackerFor(path, protocol) });
+  const proxy = await buildProxyServer({ config, logger, registry, hooks, inspection: notifier });
   registerResetRoutes(proxy, { paths: config.resetPaths, resolver, engine, stale, clock, metrics, shadow: mode === 'shadow' });
   const health = { config, settingsLoaded: () => true, upstreamReachable: createUpstreamProbe(config.upstream) };
   registerHealthRoutes(proxy, config.internalPrefix, health);

@@ -43,11 +43,11 @@ export interface UpstreamDialOptions {
 /** upstream refusal headers a browser (or the hooks' login redirect logic) may need */
 const PASSED_REFUSAL_HEADERS = ['www-authenticate', 'location', 'set-cookie', 'retry-after'];
 
-function fromFailure(failure: UpstreamFailure): RefusedUpgrade {
+export function fromFailure(failure: UpstreamFailure): RefusedUpgrade {
   return { statusCode: failure.statusCode, problem: failure.problem, body: failure.body, headers: {} };
 }
 
-function refusal(statusCode: number, headers: IncomingHttpHeaders): RefusedUpgrade {
+export function refusal(statusCode: number, headers: IncomingHttpHeaders): RefusedUpgrade {
   const passed: Record<string, string | string[]> = {};
   for (const name of PASSED_REFUSAL_HEADERS) {
     const value = headers[name];
@@ -61,7 +61,7 @@ function refusal(statusCode: number, headers: IncomingHttpHeaders): RefusedUpgra
 }
 
 /** ws's default connectors, plus a timer that fails a connect that takes too long */
-function connectorWithTimeout(connectTimeoutMs: number, secure: boolean) {
+export function connectorWithTimeout(connectTimeoutMs: number, secure: boolean) {
   return (options: net.NetConnectOpts & tls.ConnectionOptions & { socketPath?: string }): net.Socket => {
     let socket: net.Socket;
     if (secure) {
