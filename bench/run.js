@@ -322,7 +322,7 @@ async function main() {
   await cleanup();
 
   // ---- 4c. notification-socket inspection (in this process, after the children are gone) --------------
-  section('4c. Inspecting a notification socket: relay cost per frame (SocketPair, stand-in sockets)');
+  section('4c. Inspecting a notification socket: relay cost per frame (byte relay, stand-in sockets)');
   results.inspection = await measureInspection(quick ? { frames: 20_000, reps: 3 } : {});
   for (const line of inspectionLines(results.inspection, fmt)) log(`  ${line}`);
 

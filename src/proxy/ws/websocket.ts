@@ -6,14 +6,17 @@
  * client socket with its path and headers. Its relay also opens the upstream only after the
  * client's handshake is done, so the client can't get the sub-protocol the upstream picked, nor
  * the upstream's refusal status. Instead the upgrade goes through @fastify/websocket (which runs
- * upgrades through Fastify's router and hooks) and a `ws` client to the upstream:
+ * upgrades through Fastify's router and hooks) and the proxy's own upgrade request upstream:
  *
  *   1. preHandler `admitUpgrade`: validate the handshake, ask hooks.onUpgrade, then connect to the
- *      upstream (same path and query, the client's cookies/authorization, offered protocols).
- *      A refusal or failure answers the client's handshake with a status; no socket is made.
+ *      upstream (same path and query, the client's cookies/authorization, offered protocols, and
+ *      its permessage-deflate offer unless the socket is inspected). A refusal or failure
+ *      answers the client's handshake with a status; no socket is made.
  *   2. @fastify/websocket completes the client's handshake; `handleProtocols` answers with the
- *      protocol the upstream chose, and the upstream's 101 Set-Cookie headers are copied over.
- *   3. wsHandler `relayUpgrade` wires the pair, registers the client socket, calls the hooks.
+ *      protocol the upstream chose, and the upstream's 101 Set-Cookie and extension answer are
+ *      copied over.
+ *   3. wsHandler `relayUpgrade` takes both TCP sockets and relays them as bytes (ws-relay.ts),
+ *      registers the client side, calls the hooks.
  *
  * Routing: the WebSocket routes carry a router constraint that only upgrade requests satisfy
  * (Node sets `req.upgrade`). Plain GETs never match them and go to http-proxy's catch-all, and
@@ -36,9 +39,8 @@ import { clientOrigin, rewriteUpstreamUrl } from '../location.js';
 import { kOwnLine, kPath, kReason, kUser, type TrackedRequest } from '../request-state.js';
 import { handshakeIsValid, isPlainPath, offeredProtocols, upstreamHandshakeHeaders } from './ws-handshake.js';
 import { KeepAlive } from './ws-keepalive.js';
-import { RawPair } from './raw-relay.js';
-import { dialRawUpstream, type RawUpstream } from './raw-upstream.js';
-import type { RefusedUpgrade, UpstreamDialOptions } from './ws-upstream.js';
+import { RawPair } from './ws-relay.js';
+import { dialRawUpstream, type RawUpstream, type RefusedUpgrade, type UpstreamDialOptions } from './ws-upstream.js';
 
 const kUpstream = Symbol('stp.upstreamSocket');
 type UpgradeRequest = TrackedRequest & { [kUpstream]?: RawUpstream };
