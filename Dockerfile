@@ -3,18 +3,27 @@
 # Run:    docker run --stop-timeout 20 -p 3000:3000 -e PROXY_UPSTREAM=http://panopticon:8080 \
 #           -v /etc/panopticon/appdata/Panopticon.properties:/config/Panopticon.properties:ro \
 #           -v stp-state:/data session-timeout-proxy
+#
+# BASE_IMAGE: any Debian-based image with Node.js 24 (node, npm) and a `node` user. CI, which
+# cannot reach an image registry, assembles one locally (.ci/container/base-image.sh).
+# Behind an HTTPS-intercepting proxy, hand its CA bundle to `npm ci` as a build secret; it is
+# mounted in the build stage only and never lands in a layer:
+#   docker build --secret id=npm_ca,src=/etc/ssl/certs/ca-certificates.crt -t session-timeout-proxy .
+ARG BASE_IMAGE=node:24-bookworm-slim
 
 # ---- build stage: dev dependencies, TypeScript compile -------------------------------------
-FROM node:20-bookworm-slim AS build
+FROM ${BASE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN --mount=type=secret,id=npm_ca,required=false \
+    if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi; \
+    npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
 # ---- run stage: production dependencies only, non-root, read-only friendly ---------------
-FROM node:20-bookworm-slim
+FROM ${BASE_IMAGE}
 ENV NODE_ENV=production \
     PROXY_HOST=0.0.0.0 \
     PROXY_PORT=3000 \

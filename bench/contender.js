@@ -5,6 +5,7 @@
  *   node bench/contender.js ours   startProxy(): timeouts enabled, tokens verified (PROXY_TOKEN_SECRET),
  *                                  logging at info into /dev/null (a file destination, so the cost of
  *                                  every access-log line is included)
+ *   node bench/contender.js ours-redis   the same with PROXY_STORE=redis on BENCH_REDIS_URL
  *
  * Commands (IPC): mem [gc], cpu, timers {…} (the engine timer-precision run, in this process), stop.
  * Environment: BENCH_UPSTREAM, BENCH_TOKEN_SECRET, BENCH_WHOAMI_PATH.
@@ -27,7 +28,7 @@ async function startBare() {
   return { url: `http://127.0.0.1:${app.server.address().port}`, close: () => app.close() };
 }
 
-async function startOurs() {
+async function startOurs(extraEnv = {}) {
   const { default: pino } = await import('pino');
   const { loadDeploymentConfig } = await import('../dist/config/deployment.js');
   const { createLogger } = await import('../dist/log.js');
@@ -49,6 +50,7 @@ async function startOurs() {
     PROXY_TOKEN_SECRET: process.env.BENCH_TOKEN_SECRET,
     PROXY_WHOAMI_PATH: process.env.BENCH_WHOAMI_PATH,
     PROXY_LOG_LEVEL: 'info',
+    ...extraEnv,
   });
   // like production (pino's default stdout destination is a synchronous SonicBoom), but to a file
   const destination = pino.destination({ dest: '/dev/null', sync: true });
@@ -65,7 +67,8 @@ async function startOurs() {
 }
 
 try {
-  const started = kind === 'bare' ? await startBare() : kind === 'ours' ? await startOurs() : undefined;
+  const redisEnv = { PROXY_STORE: 'redis', PROXY_REDIS_URL: process.env.BENCH_REDIS_URL, PROXY_STATE_KEY: 'bench-state-key-0123456789abcdefghijklmnopq' };
+  const started = kind === 'bare' ? await startBare() : kind === 'ours' ? await startOurs() : kind === 'ours-redis' ? await startOurs(redisEnv) : undefined;
   if (!started) throw new Error(`unknown contender ${kind}`);
   serve(async (msg) => {
     switch (msg.cmd) {

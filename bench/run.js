@@ -3,7 +3,7 @@
  *
  * Every party runs in its own process so none shares an event loop with another:
  *   upstream.js (node:http + ws)  ·  contender.js bare / ours  ·  nginx (if installed)  ·  loadgen.js (autocannon, ws)
- *   engine.js (section 2, --expose-gc)
+ *   engine.js (section 2, --expose-gc)  ·  logout-release.js (section 5: simulator and proxy in this process)
  * Runs alternate between contenders (A B C D A B C D …) and medians are reported.
  *
  * BENCH_QUICK=1 shortens every phase (for checking the harness, not for figures).
@@ -20,8 +20,10 @@ import { SignJWT } from 'jose';
 import { startChild } from './lib/ipc.js';
 import { median, percentile, fmt, ratio, table, MiB } from './lib/stats.js';
 import { nginxBinary, nginxVersion, startNginx } from './lib/nginx.js';
+import { redisInstalled, replicaSummaryLines, runReplicaSection } from './lib/replicas.js';
 import { inspectionLines, measureInspection } from './lib/ws-inspection.js';
 import { measureWsThroughput, wsThroughputLines } from './lib/ws-throughput.js';
+import { runLogoutRelease } from './logout-release.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -329,6 +331,13 @@ async function main() {
   log(`  RSS growth over time (MiB): ${p.rssGrowthBySecond.join(', ')}`);
   log(`  the upstream sent ${fmt(p.upstreamSentMiB, 1)} MiB in ${P.pushMs / 1000} s before back-pressure stopped it (the rest sits in socket buffers and the proxy's bounded queue); the client had read ${fmt(p.clientReadMiB, 1)} MiB before pausing`);
 
+  if (redisInstalled()) {
+    section(`6. Several replicas on Redis — store=redis vs store=memory req/s (${P.rounds} alternating rounds), and 100 000 users / 10 000 simultaneous expiries over three replicas`);
+    results.replicas = await runReplicaSection({ log, child, loadgen, ours, proxyEnv, cookies, path: SMALL_PATH, P, quick });
+  } else {
+    section('6. Several replicas on Redis — skipped: redis-server is not installed (apt-get install -y redis-server)');
+  }
+
   await cleanup();
 
   // ---- 4c. notification-socket inspection (in this process, after the children are gone) --------------
@@ -336,6 +345,8 @@ async function main() {
   results.inspection = await measureInspection(quick ? { frames: 20_000, reps: 3 } : {});
   for (const line of inspectionLines(results.inspection, fmt)) log(`  ${line}`);
 
+  section('5. Logout: deadline -> verified release, per server personality (simulator + proxy in this process, real clock)');
+  results.logoutRelease = await runLogoutRelease({ log, rounds: quick ? 1 : 5 });
   results.elapsedS = (Date.now() - benchStarted) / 1000;
 
   // ---- summary -----------------------------------------------------------------------------------------
@@ -490,6 +501,8 @@ function summary(r) {
   lines.push('**Inspecting notification sockets** (relay code path per frame, medians):');
   lines.push('');
   for (const line of inspectionLines(r.inspection, fmt)) lines.push(`- ${line}`);
+  lines.push('');
+  lines.push(...replicaSummaryLines(r.replicas));
   return lines.join('\n');
 }
 

@@ -14,10 +14,21 @@ import { FramingReport } from './notifications/framing/report.js';
 import { RevokedCredentials } from './logout/revoked.js';
 import { LogoutQueue } from './logout/queue.js';
 import { createUpstreamLogout } from './logout/upstream-call.js';
+import { CandidateBook, candidateLabel } from './logout/candidates.js';
+import { createLogoutVerifier } from './logout/verify.js';
 import { IdentityResolver } from './identity/resolver.js';
+import { UpstreamWhoami } from './identity/whoami.js';
+import { WhoamiHealth } from './identity/whoami-health.js';
 import { ActivityRules } from './activity/rules.js';
 import { systemClock, type Clock } from './sessions/clock.js';
 import { MemorySessionStore } from './sessions/memory-store.js';
+import type { SessionStore } from './sessions/store.js';
+import { RedisLink } from './sessions/redis-link.js';
+import { RedisSessionStore } from './sessions/redis-store.js';
+import { ReplicaDirectory } from './sessions/replica-directory.js';
+import { ClusterNotifier } from './notifications/cluster-notifier.js';
+import { SharedRevocations } from './logout/shared-revoked.js';
+import { SharedLogouts } from './logout/shared-jobs.js';
 import { SessionEngine } from './sessions/engine.js';
 import { createMetrics, type ProxyMetrics } from './admin/metrics.js';
 import { buildAdminServer } from './admin/server.js';
@@ -29,9 +40,13 @@ import { registerResetRoutes } from './proxy/reset-route.js';
 import { buildProxyServer } from './proxy/server.js';
 import { StateFile } from './sessions/state-file.js';
 import { StatePersister } from './sessions/persister.js';
+import { SecretBox } from './sessions/secret-box.js';
+import { loadStateKey } from './config/state-key.js';
 
 export interface StartOptions {
   logger?: pino.Logger;
+  /** where the log lines go when no logger is given (stdout by default) */
+  logDestination?: pino.DestinationStream;
   clock?: Clock;
   /** collect Node's default process metrics (off in tests that start many proxies) */
   defaultMetrics?: boolean;
@@ -51,6 +66,9 @@ export interface ProxyParts {
   readonly resolver: IdentityResolver;
   readonly metrics: ProxyMetrics;
   readonly proxy: FastifyInstance;
+  readonly store: SessionStore;
+  /** store=redis: the connection shared state goes through */
+  readonly link: RedisLink | undefined;
 }
 
 export interface RunningProxy extends ProxyParts {
@@ -62,21 +80,31 @@ export interface RunningProxy extends ProxyParts {
 }
 
 export async function startProxy(config: DeploymentConfig, opts: StartOptions = {}): Promise<RunningProxy> {
-  const logger = opts.logger ?? createLogger({ level: config.logLevel, redactHeaders: config.identityHeader ? [config.identityHeader] : [] });
+  const logger = opts.logger ?? createLogger({ level: config.logLevel, destination: opts.logDestination, redactHeaders: config.identityHeader ? [config.identityHeader] : [] });
   const clock = opts.clock ?? systemClock;
   const audit = logger.child({ audit: true });
 
   const watcher = await PropertiesWatcher.open({ path: config.propertiesPath, pollMs: config.propertiesPollMs, logger });
   const registry = new SocketRegistry();
   const framingReport = new FramingReport();
-  const notifier = new Notifier({ registry, notifyPaths: config.notifyPaths, framing: config.notifyFraming, destinations: config.notifyDestinations, report: framingReport });
+  const localNotifier = new Notifier({ registry, notifyPaths: config.notifyPaths, framing: config.notifyFraming, destinations: config.notifyDestinations, report: framingReport });
   const revoked = new RevokedCredentials(config.refuseMaxMs);
-  const resolver = new IdentityResolver(config, logger, { nowMs: () => clock.now() });
+  const whoamiHealth = new WhoamiHealth(() => clock.now());
+  const whoami = new UpstreamWhoami(config, undefined, whoamiHealth);
+  const resolver = new IdentityResolver(config, logger, { nowMs: () => clock.now(), whoami: whoami.lookup });
+  const logoutCandidates = new CandidateBook(config.logoutPath, () => clock.now());
   const rules = new ActivityRules(config);
   const stale = new StaleCredentials({ revoked, loginPath: config.loginPath, contextPath: config.contextPath, tokenCookie: config.tokenCookie, sessionCookie: config.sessionCookie });
-  const store = new MemorySessionStore();
-  const stateFile = config.stateDir ? new StateFile(config.stateDir) : undefined;
+  const stateKey = loadStateKey(config);
+  const box = stateKey ? new SecretBox(stateKey) : undefined;
+  const stateFile = config.stateDir ? new StateFile(config.stateDir, box) : undefined;
   const saved = stateFile ? await loadState(stateFile, clock, logger) : undefined;
+  // store=redis: the replicas share sessions, notifications, refusals and logout jobs through Redis
+  const link = config.store === 'redis' ? new RedisLink(config, logger) : undefined;
+  const redisStore = link ? new RedisSessionStore({ link, box: box!, clock, flushMs: config.redisFlushMs, logger }) : undefined;
+  const store: SessionStore = redisStore ?? new MemorySessionStore();
+  const notifier = link ? new ClusterNotifier(localNotifier, link) : localNotifier;
+  if (link) new SharedRevocations({ link, revoked, clock, forgetCredential: (fp) => resolver.invalidate(fp) });
   if (saved) {
     store.importSnapshots(saved.sessions);
     revoked.restore(saved.revoked, clock.now());
@@ -85,7 +113,7 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
   // eslint-disable-next-line prefer-const
   let queue: LogoutQueue;
   const metrics = createMetrics(
-    { usersTracked: () => store.size, openSockets: () => registry.size, pendingLogouts: () => queue.size },
+    { usersTracked: () => store.size, openSockets: () => registry.size, pendingLogouts: () => queue.size, storeDegraded: () => (link && !link.up ? 1 : 0) },
     { defaultMetrics: opts.defaultMetrics },
   );
   queue = new LogoutQueue({
@@ -94,24 +122,43 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
     retryMinMs: config.logoutRetryMinMs,
     retryMaxMs: config.logoutRetryMaxMs,
     giveUpMs: config.logoutGiveUpMs,
-    attempt: createUpstreamLogout({ upstream: config.upstream, method: config.logoutMethod, path: config.logoutPath, timeoutMs: config.logoutTimeoutMs, backgroundHeader: config.backgroundHeader }),
+    attempt: createUpstreamLogout({
+      upstream: config.upstream,
+      candidates: logoutCandidates,
+      timeoutMs: config.logoutTimeoutMs,
+      backgroundHeader: config.backgroundHeader,
+      csrf: { cookie: config.csrfCookie, header: config.csrfHeader },
+      verify: config.logoutVerify ? createLogoutVerifier({ ask: (replay) => whoami.ask(replay), loginPath: config.loginPath }) : undefined,
+      events: {
+        unverified(job, candidate, status) {
+          metrics.logouts.inc({ outcome: 'unverified' });
+          audit.warn({ event: 'logout-unverified', user: job.user, credential: job.kind, candidate: candidateLabel(candidate), status }, 'logout answered but "who am I" still names the user');
+        },
+        skipped(job, candidate, result, status) {
+          audit.info({ event: 'logout-candidate-skipped', user: job.user, credential: job.kind, candidate: candidateLabel(candidate), result, status }, 'logout candidate passed over');
+        },
+      },
+    }),
     onRetry(job, outcome, delayMs) {
       metrics.logouts.inc({ outcome: 'retrying' });
       metrics.logoutAttempts.inc({ result: 'retry' });
       const reason = outcome.kind === 'retry' ? outcome.reason : outcome.kind;
-      audit.warn({ event: 'logout-retry', user: job.user, credential: job.kind, attempts: job.attempts, error: reason, retryInMs: delayMs }, 'upstream logout failed; will retry');
+      audit.warn({ event: 'logout-retry', user: job.user, credential: job.kind, attempts: job.attempts, error: reason, candidate: outcome.candidate, retryInMs: delayMs }, 'upstream logout failed; will retry');
     },
-    onDone(job, outcome, durationMs) {
+    onDone(job, outcome, durationMs, last) {
+      sharedLogouts?.finished(job);
       metrics.logouts.inc({ outcome: outcome === 'already-gone' ? 'already_gone' : outcome });
       metrics.logoutAttempts.inc({ result: outcome === 'failed' ? 'retry' : outcome.replace('-', '_') });
       if (outcome !== 'failed') metrics.licenseReleaseSeconds.observe(durationMs / 1000);
-      const line = { event: 'logout-result', user: job.user, credential: job.kind, outcome, attempts: job.attempts, durationMs, reason: job.reason };
+      const line = { event: 'logout-result', user: job.user, credential: job.kind, outcome, candidate: last.candidate, attempts: job.attempts, durationMs, reason: job.reason };
       if (outcome === 'failed') audit.error({ ...line, error: job.lastError }, 'upstream logout gave up; the license may still be held');
       else audit.info(line, outcome === 'released' ? 'upstream logout released the session' : 'upstream session was already gone');
     },
   });
 
   if (saved) queue.restore(saved.pendingLogouts);
+  const sharedLogouts = link ? new SharedLogouts({ link, box: box!, queue, leaseMs: config.logoutLeaseMs, logger: audit, nowMs: () => clock.now() }) : undefined;
+  const replicas = link ? new ReplicaDirectory({ link, logger, settings: () => watcher.current, socketsByUser: () => registry.countsByUser() }) : undefined;
 
   const mode = config.mode;
   const engine = new SessionEngine({
@@ -119,7 +166,7 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
     store,
     settings: watcher.current,
     logger,
-    actions: createSessionActions({ mode, clock, notifier, queue, revoked, forgetCredential: (fp) => resolver.invalidate(fp), metrics, audit }),
+    actions: createSessionActions({ mode, clock, notifier, queue: sharedLogouts ?? queue, revoked, forgetCredential: (fp) => resolver.invalidate(fp), metrics, audit }),
   });
   watcher.onChange((next) => {
     metrics.settingsReloads.inc();
@@ -138,12 +185,24 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
   persister?.start();
 
   const onHttpTransport = (user: string, transport: string) => registry.noteHttpTransport(user, transport, clock.now());
-  const hooks = createActivityHooks({ mode, clock, resolver, rules, engine, stale, metrics, logger, onHttpTransport });
-  const proxy = await buildProxyServer({ config, logger, registry, hooks, inspection: notifier });
+  const hooks = createActivityHooks({ mode, clock, resolver, rules, engine, stale, metrics, logger, csrfCookie: config.csrfCookie, onHttpTransport });
+  const proxy = await buildProxyServer({ config, logger, registry, hooks, inspection: localNotifier });
   registerResetRoutes(proxy, { paths: config.resetPaths, resolver, engine, stale, clock, metrics, shadow: mode === 'shadow' });
-  const health = { config, settingsLoaded: () => true, upstreamReachable: createUpstreamProbe(config.upstream) };
+  const storeDegraded = link ? () => !link.up : undefined;
+  const health = { config, settingsLoaded: () => true, upstreamReachable: createUpstreamProbe(config.upstream), storeDegraded };
   registerHealthRoutes(proxy, config.internalPrefix, health);
-  const admin = await buildAdminServer({ ...health, engine, registry, metrics, logger, audit, clock });
+  const upstream = {
+    logout: () => ({
+      verify: config.logoutVerify,
+      csrf: { cookie: config.csrfCookie, header: config.csrfHeader },
+      candidates: logoutCandidates.report(),
+      verified: logoutCandidates.verified ? candidateLabel(logoutCandidates.verified) : null,
+    }),
+    whoami: () => whoamiHealth.report(),
+  };
+  const admin = await buildAdminServer({ ...health, engine, registry, metrics, logger, audit, clock, upstream, replicas });
+  // Start serving even when Redis is not reachable yet (degraded); give it a moment to join first.
+  if (link && !(await link.waitUntilUp(REDIS_START_WAIT_MS))) logger.warn({ event: 'redis-down', replica: link.replicaId }, 'Redis not reachable at start: serving degraded until it is');
 
   await proxy.listen({ host: config.host, port: config.port });
   await admin.listen({ host: config.adminHost, port: config.adminPort }).catch(async (err: unknown) => {
@@ -156,7 +215,7 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
 
   let closing: Promise<void> | undefined;
   return {
-    config, logger, clock, settings: watcher, registry, framingReport, engine, queue, revoked, resolver, metrics, proxy, url, adminUrl,
+    config, logger, clock, settings: watcher, registry, framingReport, engine, queue, revoked, resolver, metrics, proxy, url, adminUrl, store, link,
     close() {
       closing ??= (async () => {
         // Save first: a supervisor that kills before the grace period is over loses nothing.
@@ -168,6 +227,7 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
         const idleSweep = setInterval(() => proxy.server.closeIdleConnections?.(), IDLE_SWEEP_MS);
         try {
           await withTimeout(proxy.close(), config.shutdownGraceMs, () => {
+            logger.warn({ event: 'shutdown-grace-expired', graceMs: config.shutdownGraceMs, sockets: registry.size }, 'shutdown grace period over; cutting the connections still open');
             proxy.server.closeAllConnections?.();
             // upgraded sockets are not the HTTP server's to close; one whose peer stopped reading
             // (or whose partner did, so it is paused) would never finish its closing handshake
@@ -178,16 +238,25 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
         }
         await admin.close();
         engine.close();
+        await redisStore?.flush();
+        redisStore?.close();
+        sharedLogouts?.close();
+        replicas?.close();
+        await link?.close();
         persister?.stop();
         await persister?.saveNow();
         queue.close();
         await watcher.close();
         await resolver.close();
+        await whoami.close();
       })();
       return closing;
     },
   };
 }
+
+/** how long the start waits for Redis before serving degraded */
+const REDIS_START_WAIT_MS = 3000;
 
 /** how often idle keep-alive connections are closed while the proxy waits for in-flight requests */
 const IDLE_SWEEP_MS = 50;
@@ -211,8 +280,10 @@ async function loadState(file: StateFile, clock: Clock, logger: pino.Logger) {
   return state;
 }
 
-function closeGoingAway(socket: { close(code: number, reason: string): void; terminate(): void }): void {
+function closeGoingAway(socket: { close(code: number, reason: string): void; terminate(): void; resume(): void }): void {
   try {
+    // a socket paused by back-pressure would never read the peer's closing frame (or its end)
+    socket.resume();
     socket.close(1001, 'proxy shutting down');
   } catch {
     socket.terminate();

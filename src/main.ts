@@ -1,12 +1,17 @@
 /**
  * Command-line entry: `node dist/main.js [--upstream URL] [--port N] ...`
- * Settings come from PROXY_* environment variables, each also accepted as a flag.
+ * Settings come from PROXY_* environment variables, each also accepted as a flag (`--help` lists them).
  */
 import closeWithGrace from 'close-with-grace';
 import { ConfigError, loadDeploymentConfig } from './config/deployment.js';
+import { helpText, wantsHelp } from './config/help.js';
 import { startProxy } from './app.js';
 
 async function main(): Promise<void> {
+  if (wantsHelp(process.argv.slice(2))) {
+    process.stdout.write(helpText());
+    return;
+  }
   let config;
   try {
     config = loadDeploymentConfig(process.env, process.argv.slice(2));

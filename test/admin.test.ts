@@ -9,6 +9,9 @@ import { loadDeploymentConfig, type DeploymentConfig } from '../src/config/deplo
 import { SocketRegistry } from '../src/notifications/registry.js';
 import { createMetrics } from '../src/admin/metrics.js';
 import { buildAdminServer, clockText, durationText } from '../src/admin/server.js';
+import type { UpstreamProviders } from '../src/admin/upstream.js';
+import { CandidateBook } from '../src/logout/candidates.js';
+import { WhoamiHealth } from '../src/identity/whoami-health.js';
 import { assertAdminBindingSafe, createBearerCheck, isLoopbackHost } from '../src/admin/auth.js';
 import { createUpstreamProbe, registerHealthRoutes } from '../src/admin/health.js';
 import { MINUTE_MS } from '../src/properties/settings.js';
@@ -81,6 +84,7 @@ interface SetupOptions {
   settingsLoaded?: () => boolean;
   upstreamReachable?: (() => Promise<boolean>) | null;
   exempt?: string[];
+  upstream?: UpstreamProviders;
 }
 
 async function setup(t: Tap, opts: SetupOptions = {}) {
@@ -103,6 +107,7 @@ async function setup(t: Tap, opts: SetupOptions = {}) {
     settingsLoaded: opts.settingsLoaded ?? (() => true),
     ...(opts.upstreamReachable === null ? {} : { upstreamReachable: opts.upstreamReachable ?? (async () => true) }),
     clock: made.clock,
+    ...(opts.upstream ? { upstream: opts.upstream } : {}),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as AddressInfo).port;
@@ -421,6 +426,42 @@ t.test('the admin page', async (t) => {
   const root = await s.get('/', {});
   t.equal(root.status, 302);
   t.equal(root.headers.location, '/admin');
+});
+
+t.test('GET /admin/upstream: logout candidates, "who am I" health, WebSocket rows when plugged in', async (t) => {
+  const book = new CandidateBook([{ method: 'POST', path: '/p/server/rest/auth/logout' }, { method: 'POST', path: '/p/logout' }], () => 1_000);
+  book.record({ method: 'POST', path: '/x' }, 'released', 200); // unknown candidate: ignored
+  const [rest, spring] = book.order();
+  book.record(rest!, 'not-found', 404);
+  book.record(spring!, 'released', 302);
+  const health = new WhoamiHealth(() => 2_000);
+  health.answered(401, 3.21);
+  health.failed('who-am-I request failed: ECONNREFUSED', 5);
+  health.answered(503, 1);
+  let rows: unknown = [{ path: '/p/ws', framing: 'stomp', subscriptions: 2 }];
+  const upstream: UpstreamProviders = {
+    logout: () => ({ verify: true, csrf: { cookie: 'XSRF-TOKEN', header: 'X-XSRF-TOKEN' }, candidates: book.report(), verified: 'POST /p/logout' }),
+    whoami: () => health.report(),
+    websocket: () => rows,
+  };
+  const s = await setup(t, { upstream });
+  t.equal((await s.get('/admin/upstream', {})).status, 401, 'needs the admin token like the other API routes');
+  const r = await s.get('/admin/upstream');
+  t.equal(r.status, 200);
+  const body = r.json() as { logout: { candidates: Array<Record<string, unknown>> }; whoami: Record<string, unknown>; websocket: unknown };
+  t.same(body.logout.candidates.map((c) => [c['path'], c['verified'], c['lastResult'], c['lastStatus']]), [
+    ['/p/logout', true, 'released', 302],
+    ['/p/server/rest/auth/logout', false, 'not-found', 404],
+  ], 'the verified candidate first, each with its last result');
+  t.match(body.whoami, { calls: 3, failures: 1, serverErrors: 1, lastStatus: 503, lastError: 'answered 503', lastErrorAtMs: 2_000 });
+  t.same(body.websocket, rows, 'the framing rows as the provider returns them');
+  rows = undefined;
+  t.equal((await s.get('/admin/upstream')).json().websocket, null, 'a provider with nothing to say: null');
+
+  const without = await setup(t);
+  t.equal((await without.get('/admin/upstream')).status, 404, 'not wired: no route');
+  const page = await s.get('/admin', {});
+  t.match(page.body, /<section id="upstream" hidden>/, 'the page has the upstream section (shown once data arrives)');
 });
 
 t.test('assertAdminBindingSafe', async (t) => {

@@ -10,6 +10,7 @@ import { copyFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, posix } from 'node:path';
 import { request } from 'undici';
+import picomatch from 'picomatch';
 import { parse as parseYaml } from 'yaml';
 import { KNOWN_ENV, loadDeploymentConfig } from '../src/config/deployment.js';
 import * as simEnv from '../src/simulator/env-options.js';
@@ -19,7 +20,7 @@ import { ROOT, childEnv, ensureBuilt, freePort, MAIN_JS, runToEnd, startProxyPro
 // ---------------------------------------------------------------------------------------------
 // reading the files
 
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; engines: { node: string } };
 const START = pkg.scripts['start']!;
 const compose = parseYaml(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as Compose;
 const dockerfile = parseDockerfile(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
@@ -37,6 +38,9 @@ interface ComposeService {
   command?: string | string[];
   build?: unknown;
   image?: string;
+  profiles?: string[];
+  deploy?: { replicas?: number };
+  depends_on?: string[] | Record<string, unknown>;
 }
 interface Compose { services: Record<string, ComposeService>; volumes?: Record<string, unknown> }
 
@@ -121,10 +125,16 @@ function parseDockerfile(text: string): Stage[] {
     instructions.push({ op: m[1]!.toUpperCase(), args: m[2]!.trim(), line: startLine });
   });
   const stages: Stage[] = [];
+  /** `ARG NAME=default` before the first FROM: what `${NAME}` in a FROM means without --build-arg */
+  const globalArgs = new Map<string, string>();
   for (const ins of instructions) {
-    if (ins.op === 'FROM') {
+    if (ins.op === 'ARG' && stages.length === 0) {
+      const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:=(.*))?$/.exec(ins.args);
+      if (m) globalArgs.set(m[1]!, m[2] ?? '');
+    } else if (ins.op === 'FROM') {
       const m = /^(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?/i.exec(ins.args)!;
-      stages.push({ from: m[1]!, name: m[2], instructions: [] });
+      const from = m[1]!.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_all, name: string) => globalArgs.get(name) ?? '');
+      stages.push({ from, name: m[2], instructions: [] });
     } else if (stages.length > 0) {
       stages[stages.length - 1]!.instructions.push(ins);
     }
@@ -247,11 +257,38 @@ t.test('docker-compose.yml: the simulator service matches what the proxy expects
   }
 });
 
+t.test('docker-compose.yml: the "ha" profile runs several replicas on Redis behind a round-robin', async (t) => {
+  const inHa = Object.entries(compose.services).filter(([, svc]) => svc.profiles?.includes('ha'));
+  const replicas = inHa.filter(([, svc]) => Object.keys(environmentOf(svc)).some((k) => k.startsWith('PROXY_')));
+  t.equal(replicas.length, 1, 'one proxy service in the profile');
+  const [name, svc] = replicas[0] ?? ['', {} as ComposeService];
+  t.ok((svc.deploy?.replicas ?? 1) >= 2, `${name} runs at least two replicas`);
+  const env = environmentOf(svc);
+  t.same(Object.keys(env).filter((k) => !KNOWN_ENV.has(k)), [], 'every variable is a known setting');
+  const cfg = loadDeploymentConfig(env);
+  t.equal(cfg.store, 'redis', 'store=redis');
+  t.ok(compose.services[cfg.redisUrl.hostname]?.profiles?.includes('ha'), `PROXY_REDIS_URL names the profile's Redis service (${cfg.redisUrl.hostname})`);
+  t.same(mountsOf(svc).find((m) => m.target === '/config'), proxyMounts.find((m) => m.target === '/config'), 'the replicas mount the same properties as the single proxy');
+  t.equal(cfg.trustForwarded, true, 'the replicas trust the forwarded headers of the balancer in front');
+
+  const lb = inHa.find(([, s]) => (s.image ?? '').startsWith('nginx'));
+  t.ok(lb, 'an nginx round-robin in front');
+  const conf = lb ? mountsOf(lb[1]).find((m) => m.target === '/etc/nginx/nginx.conf') : undefined;
+  t.ok(conf?.bind && existsSync(join(ROOT, conf.source)), 'its configuration file is in the repo');
+  const text = conf ? readFileSync(join(ROOT, conf.source), 'utf8') : '';
+  t.ok(text.includes(`server ${name}:${cfg.port};`), `it balances over ${name}:${cfg.port}`);
+  t.match(text, /proxy_set_header Upgrade \$http_upgrade;/, 'and passes WebSocket upgrades');
+  t.notMatch(text, /^\s*(ip_hash|hash|sticky)\b/m, 'without sticky sessions');
+  const published = lb ? containerPortsOf(lb[1]) : [];
+  t.ok(published.some((p) => p.container === 3000), 'the balancer publishes the proxy port');
+});
+
 t.test('Dockerfile', async (t) => {
   t.ok(dockerfile.length >= 2, 'multi-stage: at least two FROMs');
   const stageNames = new Set(dockerfile.map((s) => s.name).filter(Boolean));
   const bases = dockerfile.map((s) => s.from).filter((f) => !stageNames.has(f));
-  for (const base of bases) t.match(base, /^(docker\.io\/)?(library\/)?node:(20|22)([.-][A-Za-z0-9.-]+)?$/, `official Node LTS base image: ${base}`);
+  for (const base of bases) t.match(base, /^(docker\.io\/)?(library\/)?node:24([.-][A-Za-z0-9.-]+)?$/, `official Node 24 LTS base image by default: ${base}`);
+  t.match(pkg.engines.node, /\^24\./, 'package.json engines cover the image\'s Node major (24)');
   t.equal(new Set(bases).size, 1, 'every stage uses the same base (native modules built in one run in the other)');
 
   const user = ops(finalStage, 'USER').at(-1)?.args;
@@ -288,6 +325,31 @@ t.test('Dockerfile', async (t) => {
       const words = copy.args.split(/\s+/).filter((w) => !w.startsWith('--'));
       for (const src of words.slice(0, -1)) t.ok(existsSync(join(ROOT, src)), `COPY source ${src} exists (line ${copy.line})`);
     }
+  }
+});
+
+t.test('.dockerignore lets in what the build copies and keeps the rest out', async (t) => {
+  const path = join(ROOT, '.dockerignore');
+  t.ok(existsSync(path), '.dockerignore exists');
+  const rules = (existsSync(path) ? readFileSync(path, 'utf8') : '').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => ({ exclude: !l.startsWith('!'), match: picomatch(l.replace(/^!/, '').replace(/^\/+|\/+$/g, ''), { dot: true }) }));
+  // Docker: the last rule matching the path or one of its parent directories decides
+  const ignored = (file: string) => {
+    const parts = file.split('/');
+    const paths = parts.map((_p, i) => parts.slice(0, i + 1).join('/'));
+    let out = false;
+    for (const rule of rules) if (paths.some((p) => rule.match(p))) out = rule.exclude;
+    return out;
+  };
+  for (const stage of dockerfile) {
+    for (const copy of ops(stage, 'COPY').filter((c) => !/--from=/.test(c.args))) {
+      for (const src of copy.args.split(/\s+/).filter((w) => !w.startsWith('--')).slice(0, -1)) {
+        t.notOk(ignored(posix.join(src, src === 'src' ? 'main.ts' : '')), `COPY source ${src} reaches the build (line ${copy.line})`);
+      }
+    }
+  }
+  for (const heavy of ['node_modules/fastify/package.json', 'dist/main.js', '.git/HEAD', 'test/container.test.ts', '.tap/x', 'test-artifacts/x.png', 'bench/run.js', 'docs/screenshots/x.png']) {
+    t.ok(ignored(heavy), `${heavy} stays out of the build context`);
   }
 });
 

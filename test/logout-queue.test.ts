@@ -3,7 +3,8 @@ import http from 'node:http';
 import { once } from 'node:events';
 import { ManualClock } from '../src/sessions/clock.js';
 import { LogoutQueue, type AttemptOutcome, type FinalOutcome, type LogoutJob } from '../src/logout/queue.js';
-import { createUpstreamLogout, classifyLogoutStatus } from '../src/logout/upstream-call.js';
+import { createUpstreamLogout } from '../src/logout/upstream-call.js';
+import { CandidateBook } from '../src/logout/candidates.js';
 import { RevokedCredentials } from '../src/logout/revoked.js';
 
 const flush = () => new Promise((r) => setImmediate(r));
@@ -35,13 +36,27 @@ t.test('released on the fifth try, with growing, capped backoff', async (t) => {
   t.same(retries, [750, 1500, 3000, 6000], 'equal jitter around 1s, 2s, 4s, 8s');
 });
 
-t.test('401/403 mean the credential was already gone', async (t) => {
-  t.same(classifyLogoutStatus(200), { kind: 'released', status: 200 });
-  t.same(classifyLogoutStatus(302), { kind: 'released', status: 302 });
-  t.same(classifyLogoutStatus(401), { kind: 'already-gone', status: 401 });
-  t.same(classifyLogoutStatus(403), { kind: 'already-gone', status: 403 });
-  t.equal(classifyLogoutStatus(500).kind, 'retry');
-  t.equal(classifyLogoutStatus(404).kind, 'retry', 'a wrong logout path is retried (and visible), never dropped');
+t.test('without verification, an answer is classified by its status alone', async (t) => {
+  let status = 200;
+  const server = http.createServer((rq, rs) => { rq.resume(); rs.statusCode = status; rs.end('{}'); });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  const upstream = new URL(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
+  const call = createUpstreamLogout({
+    upstream, candidates: new CandidateBook([{ method: 'POST', path: '/logout' }], () => 0), timeoutMs: 2000,
+    backgroundHeader: { name: 'x-b', value: '1' }, csrf: { cookie: 'XSRF-TOKEN', header: 'X-XSRF-TOKEN' }, verify: undefined,
+  });
+  const job = { ...req('a'), enqueuedAtMs: 0, attempts: 0, nextAttemptAtMs: 0, lastError: undefined };
+  const expect: Array<[number, string]> = [[200, 'released'], [302, 'released'], [401, 'already-gone'], [403, 'already-gone'], [500, 'retry'], [404, 'retry'], [429, 'retry']];
+  for (const [s, kind] of expect) {
+    status = s;
+    t.equal((await call(job)).kind, kind, `${s} -> ${kind}`);
+  }
+  status = 403;
+  t.equal((await call({ ...job, csrf: 'tok' })).kind, 'retry', '403 while a CSRF token was sent is a CSRF failure, not "already gone"');
+  status = 404;
+  t.match(await call(job), { kind: 'retry', reason: /no logout candidate ended the session: POST \/logout: 404/ }, 'a wrong logout path is retried (and visible), never dropped');
 });
 
 t.test('a credential is queued once; a throwing attempt is retried', async (t) => {
@@ -107,14 +122,15 @@ t.test('the upstream call sends the credential and the background marker', async
   await once(server, 'listening');
   t.teardown(() => server.close());
   const port = (server.address() as { port: number }).port;
-  const call = createUpstreamLogout({ upstream: new URL(`http://127.0.0.1:${port}`), method: 'POST', path: '/panopticon/server/rest/auth/logout', timeoutMs: 2000, backgroundHeader: { name: 'x-background-request', value: 'true' } });
+  const opts = { csrf: { cookie: 'XSRF-TOKEN', header: 'X-XSRF-TOKEN' }, verify: undefined };
+  const call = createUpstreamLogout({ ...opts, upstream: new URL(`http://127.0.0.1:${port}`), candidates: new CandidateBook([{ method: 'POST', path: '/panopticon/server/rest/auth/logout' }], () => 0), timeoutMs: 2000, backgroundHeader: { name: 'x-background-request', value: 'true' } });
   const job = { ...req('a'), enqueuedAtMs: 0, attempts: 0, nextAttemptAtMs: 0, lastError: undefined };
-  t.same(await call(job), { kind: 'retry', reason: 'status 500', status: 500 });
+  t.same(await call(job), { kind: 'retry', reason: 'POST /panopticon/server/rest/auth/logout: status 500', status: 500, candidate: 'POST /panopticon/server/rest/auth/logout' });
   status = 200;
-  t.same(await call(job), { kind: 'released', status: 200 });
+  t.same(await call(job), { kind: 'released', status: 200, candidate: 'POST /panopticon/server/rest/auth/logout' });
   t.equal(seen[0]!.cookie, 'ptoken=a');
   t.equal(seen[0]!['x-background-request'], 'true');
-  const down = createUpstreamLogout({ upstream: new URL('http://127.0.0.1:1'), method: 'POST', path: '/x', timeoutMs: 500, backgroundHeader: { name: 'x-b', value: '1' } });
+  const down = createUpstreamLogout({ ...opts, upstream: new URL('http://127.0.0.1:1'), candidates: new CandidateBook([{ method: 'POST', path: '/x' }], () => 0), timeoutMs: 500, backgroundHeader: { name: 'x-b', value: '1' } });
   t.equal((await down(job)).kind, 'retry', 'connection refused is retried');
 });
 

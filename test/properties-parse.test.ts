@@ -1,4 +1,5 @@
 import t from 'tap';
+import fc from 'fast-check';
 import { mkdtemp, mkdir, rm, writeFile, truncate } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,8 @@ import {
 import { readSettingsFile } from '../src/properties/read-file.js';
 import { readPropertyEntries } from '../src/properties/java-format.js';
 import { DEFAULT_SETTINGS, type TimeoutSettings } from '../src/properties/settings.js';
+import { freezeSettings } from '../src/properties/frozen.js';
+import { SETTINGS_FIELDS, sameSettings } from './helpers/settings.js';
 
 function ok(t: Asserter, text: string): TimeoutSettings & { warnings: string[] } {
   const r = parseTimeoutProperties(text);
@@ -314,6 +317,61 @@ t.test('settingsDiff and settingsEqual', async (t) => {
     { key: 'timeout.session.exception.usernames', from: '["alice","bob"]', to: '["carol"]' },
   ]);
   t.same(settingsDiff(a, ok(t, 'timeout.session.exception.usernames=alice,bob')), []);
+});
+
+t.test('settingsEqual, field by field, agrees with an independent comparison', async (t) => {
+  t.same(Object.keys(DEFAULT_SETTINGS).sort(), [...SETTINGS_FIELDS].sort(), 'the yardstick knows every field of TimeoutSettings');
+  const base = ok(t, 'timeout.session.enabled=true\ntimeout.session.minutes=30\ntimeout.session.notification.minutes=2\ntimeout.session.exception.usernames=alice,bob');
+  const other: { [K in (typeof SETTINGS_FIELDS)[number]]: TimeoutSettings[K] } = {
+    enabled: false,
+    timeoutMs: 31 * 60_000,
+    timeoutMinutes: 31,
+    notifyBeforeMs: 3 * 60_000,
+    notifyBeforeMinutes: 3,
+    exemptDelimiter: ';',
+    exemptUsers: new Set(['alice', 'carol']),
+  };
+  const copy = freezeSettings({ ...base, exemptUsers: new Set([...base.exemptUsers].reverse()) });
+  t.ok(sameSettings(base, copy), 'the yardstick sees an equal copy (users in another order) as equal');
+  t.equal(settingsEqual(base, copy), true, 'settingsEqual too');
+  for (const field of SETTINGS_FIELDS) {
+    const changed = freezeSettings({ ...base, [field]: other[field] });
+    t.equal(sameSettings(base, changed), false, `the yardstick sees a change of ${field} alone`);
+    t.equal(settingsEqual(base, changed), false, `settingsEqual sees a change of ${field} alone`);
+    t.equal(settingsEqual(changed, base), false, `... in both directions (${field})`);
+  }
+  // user sets that differ in size, in one name, or only as a subset
+  for (const users of [[], ['alice'], ['alice', 'bob', 'carol'], ['alice', 'Bob'], ['alice', 'bob ']]) {
+    const changed = freezeSettings({ ...base, exemptUsers: new Set(users) });
+    t.equal(settingsEqual(base, changed), sameSettings(base, changed), `users ${JSON.stringify(users)}`);
+    t.equal(settingsEqual(changed, base), sameSettings(changed, base), `users ${JSON.stringify(users)}, reversed`);
+  }
+  // random pairs drawn from a small space, so equal pairs come up too
+  const settings = fc.record({
+    enabled: fc.boolean(),
+    minutes: fc.constantFrom(10, 30),
+    notify: fc.constantFrom(0, 1),
+    delimiter: fc.constantFrom(',', ';'),
+    users: fc.uniqueArray(fc.constantFrom('alice', 'bob', 'carol'), { maxLength: 3 }),
+  }).map((r) => freezeSettings({
+    enabled: r.enabled,
+    timeoutMs: r.minutes * 60_000,
+    timeoutMinutes: r.minutes,
+    notifyBeforeMs: r.notify * 60_000,
+    notifyBeforeMinutes: r.notify,
+    exemptDelimiter: r.delimiter,
+    exemptUsers: new Set(r.users),
+  }));
+  let equalPairs = 0;
+  let pairs = 0;
+  fc.assert(fc.property(settings, settings, (a, b) => {
+    pairs++;
+    const want = sameSettings(a, b);
+    if (want) equalPairs++;
+    if (settingsEqual(a, b) !== want) throw new Error(`settingsEqual says ${!want} for ${JSON.stringify([a, b].map((s) => ({ ...s, exemptUsers: [...s.exemptUsers] })))}`);
+  }), { numRuns: 2000 });
+  t.equal(pairs, 2000, 'every random pair was compared');
+  t.ok(equalPairs > 0, `some random pairs were equal (${equalPairs})`);
 });
 
 t.test('settings are deeply immutable', async (t) => {

@@ -298,10 +298,14 @@ t.test('failure switches over HTTP, and the state endpoint', async (t) => {
   t.equal((await postJson(s, '/__simulator/failures', { delayMs: 150 })).status, 200);
   const startedMs = Date.now();
   t.equal((await get(s, `${CTX}/server/rest/licenses`)).status, 200);
-  t.ok(Date.now() - startedMs >= 140, 'responses are delayed');
+  t.ok(Date.now() - startedMs >= 140, 'responses are delayed'); // a lower bound: a slow machine only adds to it
+  // A delay no test waits out: a control request that comes back at all was not delayed.
+  const longDelayMs = 60_000;
+  t.equal((await postJson(s, '/__simulator/failures', { delayMs: longDelayMs })).status, 200, 'control endpoints answer under a long delay');
   const controlStartedMs = Date.now();
-  await postJson(s, '/__simulator/failures', { reset: true });
-  t.ok(Date.now() - controlStartedMs < 140, 'control endpoints are never delayed');
+  const reset = await postJson(s, '/__simulator/failures', { reset: true });
+  t.ok(Date.now() - controlStartedMs < longDelayMs, 'control endpoints are never delayed');
+  t.match(await reset.json(), { delayMs: 0 }, 'and the delay is reset');
 
   t.equal((await post(s, '/__simulator/reset')).status, 200);
   t.same(s.licensesInUse(), {});
@@ -414,4 +418,61 @@ t.test('dashboard script (run against a stub DOM: no browser needed)', async (t)
 
   sockets[2]!.onmessage!({ data: '{"LogoutNotification":{"reason":"Logged out due to session timeout"}}' });
   t.equal(navigatedTo, '/panopticon/login?reason=Logged%20out%20due%20to%20session%20timeout');
+});
+
+t.test('SIM_LOGOUT and SIM_CSRF from the environment', async (t) => {
+  t.match(optionsFromEnv({ SIM_LOGOUT: 'Spring', SIM_CSRF: 'true' }), { logoutStyle: 'spring', csrf: true });
+  t.match(optionsFromEnv({ SIM_LOGOUT: 'fake' }), { logoutStyle: 'fake' });
+  t.throws(() => optionsFromEnv({ SIM_LOGOUT: 'saml' }), /SIM_LOGOUT="saml": expected rest, spring or fake/);
+  t.throws(() => optionsFromEnv({ SIM_CSRF: 'sometimes' }), /SIM_CSRF/);
+});
+
+t.test('SIM_LOGOUT=spring: the REST logout does not exist; POST /logout ends the login and redirects', async (t) => {
+  const s = await sim(t, { logoutStyle: 'spring' });
+  const { cookie } = await login(s, 'alice');
+  t.equal((await logout(s, { cookie })).status, 404, 'no REST logout');
+  t.same(s.licensesInUse(), { alice: 2 });
+  const res = await post(s, `${CTX}/logout`, { cookie });
+  t.equal(res.status, 302);
+  t.equal(res.headers.get('location'), `${CTX}/login?logout`);
+  t.same(s.licensesInUse(), {}, 'units back');
+  t.match(s.logoutCalls, [{ user: 'alice', path: `${CTX}/logout`, status: 302, via: 'ptoken' }]);
+  t.equal((await get(s, `${CTX}/server/rest/server/myself`, { cookie })).status, 401, 'the token is dead');
+  t.equal((await post(s, `${CTX}/logout`, { cookie })).status, 302, 'like Spring: a logout without a session still redirects');
+});
+
+t.test('SIM_LOGOUT=fake: the logout answers 200 and ends nothing; the license stays counted', async (t) => {
+  const s = await sim(t, { logoutStyle: 'fake' });
+  const { cookie } = await login(s, 'alice');
+  t.equal((await logout(s, { cookie })).status, 200);
+  t.equal((await post(s, `${CTX}/logout`, { cookie })).status, 200);
+  t.same(s.licensesInUse(), { alice: 2 }, 'still checked out');
+  const me = await get(s, `${CTX}/server/rest/server/myself`, { cookie });
+  t.same(await me.json(), { username: 'alice', role: 'designer' }, 'still signed in');
+  t.same(s.logoutCalls.map((c) => c.status), [200, 200]);
+});
+
+t.test('SIM_CSRF=true: XSRF-TOKEN cookie, header required on state-changing requests', async (t) => {
+  const s = await sim(t, { csrf: true });
+  const { cookie, setCookies } = await login(s, 'alice');
+  const token = /XSRF-TOKEN=([^;]+)/.exec(cookie)?.[1];
+  t.ok(token, 'sign-in sets a fresh CSRF cookie');
+  t.equal(setCookies.filter((c) => c.startsWith('XSRF-TOKEN=')).length, 1, 'exactly one');
+  const page = await get(s, `${CTX}/`, { cookie });
+  t.equal(page.status, 200);
+  t.notOk(page.headers.getSetCookie().some((c) => c.startsWith('XSRF-TOKEN=')), 'a valid token is not replaced');
+  const stranger = await get(s, `${CTX}/`, { cookie: cookie.replace(token!, 'made-up') });
+  t.ok(stranger.headers.getSetCookie().some((c) => c.startsWith('XSRF-TOKEN=')), 'an unknown token gets a fresh one');
+
+  const missing = await logout(s, { cookie });
+  t.equal(missing.status, 403, 'no header: refused');
+  t.match(await missing.json(), { message: 'Invalid CSRF token' });
+  t.equal((await logout(s, { cookie, 'x-xsrf-token': 'wrong' })).status, 403, 'wrong header: refused');
+  t.equal((await logout(s, { cookie: cookie.replace(/XSRF-TOKEN=[^;]+/, 'XSRF-TOKEN=made-up'), 'x-xsrf-token': 'made-up' })).status, 403, 'a token the server never issued: refused');
+  t.same(s.licensesInUse(), { alice: 2 }, 'nothing ended');
+  t.equal((await get(s, `${CTX}/server/rest/server/myself`, { cookie })).status, 200, 'GET needs no header');
+  const ok = await logout(s, { cookie, 'x-xsrf-token': token! });
+  t.equal(ok.status, 200, 'matching header: logged out');
+  t.same(s.licensesInUse(), {});
+  t.notMatch(JSON.stringify(s.logoutCalls) + JSON.stringify(s.requests), token!, 'records hold no CSRF values');
 });

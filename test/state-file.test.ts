@@ -63,6 +63,9 @@ t.test('parseState names what is wrong', async (t) => {
   t.throws(() => parseState('{"version":2}'), /version 2 is not 1/);
   t.throws(() => parseState('{"version":1,"sessions":[],"pendingLogouts":[],"revoked":[{}]}'), /revoked credential #0/);
   t.throws(() => parseState('{"version":1,"sessions":[{"user":1}],"pendingLogouts":[],"revoked":[]}'), /session #0/);
+  const job = { user: 'a', fingerprint: 'f', kind: 'token-cookie', replay: {}, reason: 'timeout', enqueuedAtMs: 0, attempts: 1, nextAttemptAtMs: 0 };
+  t.throws(() => parseState(JSON.stringify({ version: 1, sessions: [], pendingLogouts: [{ ...job, csrf: 5 }], revoked: [] })), /pending logout #0/, 'a CSRF token must be text');
+  t.equal(parseState(JSON.stringify({ version: 1, sessions: [], pendingLogouts: [{ ...job, csrf: 'tok' }], revoked: [] })).pendingLogouts[0]!.csrf, 'tok', 'a pending logout keeps its CSRF token across restarts');
 });
 
 t.test('the persister never runs two saves at once and reports errors', async (t) => {
@@ -77,4 +80,34 @@ t.test('the persister never runs two saves at once and reports errors', async (t
   t.equal(maxInside, 1);
   t.equal(calls, 3, 'three requests while busy collapse into one follow-up save');
   t.equal(errors.length, 1);
+});
+
+t.test('with a state key the file is sealed (AES-256-GCM): no credential in clear, another key cannot open it', async (t) => {
+  const { SecretBox } = await import('../src/sessions/secret-box.js');
+  const { stateKeyBytes } = await import('../src/config/state-key.js');
+  const dir = await mkdtemp(join(tmpdir(), 'stp-state-'));
+  const box = new SecretBox(stateKeyBytes('a'.repeat(40)));
+  const a = makeEngine(settings({ minutes: 10 }));
+  a.engine.recordActivity('alice', 'GET', '/a', cred);
+  const state: ProxyState = { version: 1, savedAtMs: a.clock.now(), sessions: a.store.exportSnapshots(), pendingLogouts: [], revoked: [] };
+  await new StateFile(dir, box).save(state);
+  const text = await readFile(join(dir, 'session-state.json'), 'utf8');
+  t.notMatch(text, /SECRET|alice/, 'neither the credential nor the user is readable on disk');
+  const back = await new StateFile(dir, box).load(1);
+  t.equal(back.kind, 'loaded');
+  if (back.kind === 'loaded') t.same(back.state.sessions[0]?.credentials[0]?.replay, { cookie: 'ptoken=SECRET' });
+  const wrong = await new StateFile(dir, new SecretBox(stateKeyBytes('b'.repeat(40)))).load(2);
+  t.equal(wrong.kind, 'corrupt');
+  if (wrong.kind === 'corrupt') t.match(wrong.error, /does not open with this key/);
+});
+
+t.test('a sealed value that was altered does not open', async (t) => {
+  const { SecretBox } = await import('../src/sessions/secret-box.js');
+  const box = new SecretBox(Buffer.alloc(32, 7));
+  const sealed = box.seal('hello');
+  t.equal(box.open(sealed), 'hello');
+  t.not(box.seal('hello'), sealed, 'a fresh IV each time');
+  const bytes = Buffer.from(sealed.slice(3), 'base64url');
+  bytes[bytes.length - 1]! ^= 1;
+  t.throws(() => box.open('v1.' + bytes.toString('base64url')), /does not open/);
 });

@@ -190,10 +190,14 @@ t.test('logout is retried until the upstream accepts it (fails three times first
   await s.get('/panopticon/', { cookie });
   s.sim.failures.failLogout(3, 500);
   clock.advance(MINUTE_MS);
+  // Each clock step starts whatever retry is due; the next step waits until that call has finished
+  // (events, not real-time sleeps), so a slow machine cannot make the clock run past the retries.
+  await eventually('the first logout call', () => s.sim.logoutCalls.length >= 1);
   for (let i = 0; i < 40 && !s.sim.logoutCalls.some((c) => c.status === 200); i++) {
-    await new Promise((r) => setTimeout(r, 30));
+    await eventually('logout call settled', () => s.proxy.queue.inFlight === 0);
     clock.advance(2000);
   }
+  await eventually('logout call settled', () => s.proxy.queue.inFlight === 0);
   t.same(s.sim.logoutCalls.map((c) => c.status), [500, 500, 500, 200]);
   t.same(s.sim.licensesInUse(), {}, 'released in the end');
   const retries = s.logs.filter((l) => l.event === 'logout-retry');
@@ -248,6 +252,9 @@ t.test('Basic and trusted-header users are not locked out: background traffic is
   await eventually('bob known', () => s.proxy.engine.describe('bob') !== undefined);
   clock.advance(5 * MINUTE_MS);
   await eventually('bob logged out upstream', () => s.sim.logoutCalls.some((c) => c.via === 'basic'));
+  await eventually('bob\'s logout finished', () => s.proxy.queue.size === 0);
+  t.match(s.logs.find((l) => l['event'] === 'logout-result'), { user: 'bob', outcome: 'released' }, 'released without a verification that Basic would always fail (it signs in again)');
+  t.same(s.logs.filter((l) => l['event'] === 'logout-unverified'), []);
   t.equal(s.proxy.engine.describe('bob')?.state, 'logged-out');
   const poll = await s.get('/panopticon/server/rest/data/poll', basic);
   t.equal(poll.status, 401, 'background polling after the timeout is refused, so it cannot sign him in again');

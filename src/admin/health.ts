@@ -5,6 +5,8 @@
  *   alive  = the process answers.
  *   ready  = the properties were loaded (from the file or defaults) and the upstream answers at all
  *            (any HTTP status counts; only "no answer" means not ready).
+ *   degraded (store=redis) = Redis is unreachable: still ready (200), because proxying goes on;
+ *            the answer says `degraded`.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -17,11 +19,14 @@ export interface ReadinessDeps {
   settingsLoaded(): boolean;
   /** whether the upstream answers at all; defaults to a cached probe of config.upstream */
   upstreamReachable?(): Promise<boolean>;
+  /** store=redis: true while Redis is unreachable (still ready: proxying does not need Redis) */
+  storeDegraded?(): boolean;
 }
 
 export interface ReadinessReport {
   ready: boolean;
-  checks: { settings: boolean; upstream: boolean };
+  degraded: boolean;
+  checks: { settings: boolean; upstream: boolean; store?: boolean };
 }
 
 const PROBE_TIMEOUT_MS = 2_000;
@@ -104,7 +109,9 @@ export async function checkReadiness(deps: ReadinessDeps): Promise<ReadinessRepo
   } catch {
     upstream = false;
   }
-  return { ready: settings && upstream, checks: { settings, upstream } };
+  if (!deps.storeDegraded) return { ready: settings && upstream, degraded: false, checks: { settings, upstream } };
+  const degraded = safeBool(() => deps.storeDegraded!());
+  return { ready: settings && upstream, degraded, checks: { settings, upstream, store: !degraded } };
 }
 
 function safeBool(fn: () => boolean): boolean {
@@ -119,11 +126,11 @@ function safeBool(fn: () => boolean): boolean {
 export function registerHealthRoutes(
   app: FastifyInstance,
   prefix: string,
-  deps: Pick<ReadinessDeps, 'settingsLoaded' | 'upstreamReachable' | 'config'>,
+  deps: Pick<ReadinessDeps, 'settingsLoaded' | 'upstreamReachable' | 'config' | 'storeDegraded'>,
 ): void {
   const base = prefix.replace(/\/+$/, '');
   const check = upstreamCheck(deps);
-  const readiness: ReadinessDeps = { config: deps.config, settingsLoaded: () => deps.settingsLoaded(), upstreamReachable: check };
+  const readiness: ReadinessDeps = { config: deps.config, settingsLoaded: () => deps.settingsLoaded(), upstreamReachable: check, storeDegraded: deps.storeDegraded };
 
   app.get(`${base}/healthz`, async (_req, reply) => {
     reply.header('cache-control', 'no-store');
@@ -134,7 +141,7 @@ export function registerHealthRoutes(
     const report = await checkReadiness(readiness);
     reply.header('cache-control', 'no-store');
     reply.code(report.ready ? 200 : 503);
-    return { status: report.ready ? 'ready' : 'not-ready', checks: report.checks };
+    return { status: report.ready ? (report.degraded ? 'degraded' : 'ready') : 'not-ready', checks: report.checks };
   });
 }
 

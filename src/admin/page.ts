@@ -3,6 +3,8 @@
  * session data — the script fetches /admin/sessions (with the bearer token the operator typed in,
  * kept in sessionStorage) and builds the table with textContent only, never innerHTML.
  */
+import { UPSTREAM_HTML, UPSTREAM_SCRIPT } from './page-upstream.js';
+import { CHARTS_CSS, CHARTS_SCRIPT, HISTORY_SECTION_HTML, TIMELINE_HTML } from './page-charts.js';
 
 /** The page, with `nonce` allowing its inline script and style under the CSP below. */
 export function adminPageHtml(nonce: string): string {
@@ -14,7 +16,7 @@ export function adminPageHtml(nonce: string): string {
 <meta name="referrer" content="no-referrer">
 <link rel="icon" href="data:,">
 <title>Sessions · session-timeout-proxy</title>
-<style nonce="${nonce}">${CSS}</style>
+<style nonce="${nonce}">${CSS}${CHARTS_CSS}</style>
 </head>
 <body>
 <header>
@@ -32,6 +34,7 @@ export function adminPageHtml(nonce: string): string {
   <span class="muted">kept in this tab only (sessionStorage)</span>
 </form>
 <p id="settings" class="muted"></p>
+${HISTORY_SECTION_HTML}
 <table id="sessions" hidden>
   <thead><tr>
     <th>User</th><th>State</th><th>Last counted request</th><th>Deadline</th><th>Time left</th>
@@ -43,10 +46,11 @@ export function adminPageHtml(nonce: string): string {
 <section id="detail" hidden>
   <h2 id="detail-title"></h2>
   <p id="detail-explanation"></p>
+  ${TIMELINE_HTML}
   <table><thead><tr><th>Time</th><th>Request</th><th>Counted</th><th>Rule</th></tr></thead><tbody id="detail-recent"></tbody></table>
   <button id="detail-close" type="button">Close</button>
 </section>
-<script nonce="${nonce}">${SCRIPT}</script>
+${UPSTREAM_HTML}<script nonce="${nonce}">${SCRIPT}${CHARTS_SCRIPT}</script>
 </body>
 </html>
 `;
@@ -95,7 +99,8 @@ td.actions { white-space: nowrap; }
 #detail { margin-top: 1.5rem; padding: .75rem 1rem; border: 1px solid var(--line); border-radius: .4rem; }
 `;
 
-// Plain browser JavaScript (no template interpolation inside: only single quotes and no backticks).
+// Plain browser JavaScript (only single quotes and no backticks; the one interpolation is the
+// upstream section's script, written under the same rule).
 const SCRIPT = `
 'use strict';
 (function () {
@@ -109,6 +114,7 @@ const SCRIPT = `
   function token() { try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return ''; } }
   function setToken(v) { try { if (v) sessionStorage.setItem(TOKEN_KEY, v); else sessionStorage.removeItem(TOKEN_KEY); } catch (e) {} }
   function serverNow() { return Date.now() + offsetMs; }
+  window.stpAdmin = { api: function (m, p) { return api(m, p); }, serverNow: serverNow }; // for the charts (page-charts.ts)
 
   function show(text, isError) {
     var m = $('message');
@@ -173,7 +179,7 @@ const SCRIPT = `
     return b;
   }
   function userPath(user) { return '/admin/sessions/' + encodeURIComponent(user); }
-
+${UPSTREAM_SCRIPT}
   function render(data) {
     offsetMs = data.now - Date.now();
     var s = data.settings;
@@ -204,7 +210,8 @@ const SCRIPT = `
       cell(tr, v.warned ? 'yes' : 'no');
       var reach = v.reachability;
       var cannot = reach.warnableSockets === 0 && (reach.unwarnableSockets.length > 0 || reach.httpTransport);
-      cell(tr, String(v.openSockets) + (cannot ? ' (cannot be warned)' : ''), 'num', reachText(reach));
+      var onReplicas = v.socketsByReplica ? Object.keys(v.socketsByReplica).map(function (r) { return r + ': ' + v.socketsByReplica[r]; }).join(', ') : '';
+      cell(tr, String(v.openSockets) + (onReplicas ? ' (' + onReplicas + ')' : '') + (cannot ? ' (cannot be warned)' : ''), 'num', (onReplicas ? 'open sockets per replica. ' : '') + reachText(reach));
       cell(tr, String(v.credentials), 'num');
       cell(tr, v.exempt ? 'yes' : 'no');
       var actions = document.createElement('td');
@@ -244,6 +251,9 @@ const SCRIPT = `
     busy = true;
     api('GET', '/admin/sessions').then(function (data) {
       render(data);
+      document.dispatchEvent(new CustomEvent('stp-sessions-loaded'));
+      return loadUpstream();
+    }).then(function () {
       if ($('message').className === 'error') show('', false);
     }).catch(function (err) { show(err.message, true); }).then(function () { busy = false; });
   }
@@ -272,6 +282,7 @@ const SCRIPT = `
       });
       body.replaceChildren(frag);
       $('detail').hidden = false;
+      document.dispatchEvent(new CustomEvent('stp-session-detail', { detail: v }));
     }).catch(function (err) { show(user + ': ' + err.message, true); });
   }
 

@@ -16,7 +16,9 @@ import { systemClock } from '../sessions/clock.js';
 import type { ProxyMetrics } from './metrics.js';
 import { assertAdminBindingSafe, registerAdminAuth } from './auth.js';
 import { HEALTH_PATHS, registerHealthRoutes } from './health.js';
+import { ActivityHistory, registerHistoryRoute } from './history.js';
 import { adminPageCsp, adminPageHtml } from './page.js';
+import { upstreamJson, type UpstreamProviders } from './upstream.js';
 
 export interface AdminDeps {
   config: DeploymentConfig;
@@ -32,6 +34,12 @@ export interface AdminDeps {
   audit: pino.Logger;
   /** the engine's clock, for "now" and countdowns (default: the system clock) */
   clock?: { now(): number };
+  /** store=redis: open sockets of a user on every replica */
+  replicas?: { socketsByReplica(user: string): Record<string, number> };
+  /** store=redis: true while Redis is unreachable */
+  storeDegraded?(): boolean;
+  /** what the proxy found out about the upstream (GET /admin/upstream); absent: 404 */
+  upstream?: UpstreamProviders;
 }
 
 /** One user's session as the admin API shows it. */
@@ -48,6 +56,8 @@ export interface AdminSessionJson {
   warnAtMs: number | null;
   loggedOutAtMs: number | null;
   openSockets: number;
+  /** store=redis: open sockets per replica id */
+  socketsByReplica?: Record<string, number>;
   /** whether the user can be warned: notification sockets that can / cannot carry a warning, HTTP transport seen */
   reachability: UserReachability;
   credentials: number;
@@ -65,7 +75,12 @@ export interface AdminNoteJson {
 const PUBLIC_PATHS = new Set([...HEALTH_PATHS, '/admin', '/']);
 
 export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance> {
-  const { config, engine, registry, metrics, audit } = deps;
+  const { config, engine, metrics, audit } = deps;
+  // reachability describes this replica's sockets of the user (store=redis: the others' are counted, not described)
+  const reachability = (user: string) => deps.registry.reachability(user);
+  const sockets: SocketCounts = deps.replicas
+    ? { count: (user) => sum(deps.replicas!.socketsByReplica(user)), byReplica: (user) => deps.replicas!.socketsByReplica(user), reachability }
+    : { count: (user) => deps.registry.countByUser(user), reachability };
   assertAdminBindingSafe(config);
   const nowMs = () => (deps.clock ?? systemClock).now();
 
@@ -96,6 +111,8 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
 
   app.get('/', async (_req, reply) => reply.redirect('/admin'));
 
+  registerHistoryRoute(app, new ActivityHistory({ metrics, nowMs }));
+
   app.get('/admin', async (_req, reply) => {
     const nonce = randomBytes(16).toString('base64');
     reply
@@ -106,10 +123,13 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
     return adminPageHtml(nonce);
   });
 
+  const upstream = deps.upstream;
+  if (upstream) app.get('/admin/upstream', async () => upstreamJson(upstream, nowMs()));
+
   app.get('/admin/sessions', async () => {
     const now = nowMs();
     const s = engine.settings;
-    const sessions = engine.list().sort(byDeadline).map((v) => sessionJson(v, registry, now));
+    const sessions = engine.list().sort(byDeadline).map((v) => sessionJson(v, sockets, now));
     return {
       now,
       settings: {
@@ -128,7 +148,7 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
     if (!view) return unknownUser(reply, req.params.user);
     const now = nowMs();
     return {
-      ...sessionJson(view, registry, now),
+      ...sessionJson(view, sockets, now),
       recent: view.recent.map(noteJson),
       explanation: explain(view, now, config.mode),
     };
@@ -138,7 +158,7 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
     const { user } = req.params;
     const view = engine.describe(user);
     if (!view) return unknownUser(reply, user);
-    if (view.state === 'logged-out' || !engine.forceLogout(user)) {
+    if (view.state === 'logged-out' || !(await engine.forceLogout(user))) {
       return reply.code(409).send({ error: 'conflict', message: `${user} is already logged out` });
     }
     audit.info({ event: 'admin-force-logout', user, mode: config.mode, from: req.ip }, 'admin forced a logout');
@@ -159,7 +179,7 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
       { event: 'admin-extend', user, from: req.ip, previousDeadlineMs: before.deadlineMs ?? null, deadlineMs: after.deadlineMs ?? null },
       'admin extended a session',
     );
-    return sessionJson(after, registry, nowMs());
+    return sessionJson(after, sockets, nowMs());
   });
 
   app.setNotFoundHandler(async (req, reply) => reply.code(404).send({ error: 'not found', message: `no admin endpoint ${req.method} ${pathOnly(req.url)}` }));
@@ -175,9 +195,19 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
 
 // ---- views -------------------------------------------------------------------------------
 
-function sessionJson(v: SessionView, registry: SocketRegistry, nowMs: number): AdminSessionJson {
+interface SocketCounts {
+  count(user: string): number;
+  reachability(user: string): UserReachability;
+  byReplica?(user: string): Record<string, number>;
+}
+
+function sum(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((a, b) => a + b, 0);
+}
+
+function sessionJson(v: SessionView, sockets: SocketCounts, nowMs: number): AdminSessionJson {
   const last = v.lastActivity;
-  return {
+  const json: AdminSessionJson = {
     user: v.user,
     state: v.state,
     exempt: v.exempt,
@@ -189,10 +219,12 @@ function sessionJson(v: SessionView, registry: SocketRegistry, nowMs: number): A
     warned: v.warned,
     warnAtMs: v.warnAtMs ?? null,
     loggedOutAtMs: v.loggedOutAtMs ?? null,
-    openSockets: registry.countByUser(v.user),
-    reachability: registry.reachability(v.user),
+    openSockets: sockets.count(v.user),
+    reachability: sockets.reachability(v.user),
     credentials: v.credentials,
   };
+  if (sockets.byReplica) json.socketsByReplica = sockets.byReplica(v.user);
+  return json;
 }
 
 function noteJson(n: RequestNote): AdminNoteJson {

@@ -7,6 +7,10 @@
  */
 import { FRAMING_SETTINGS, type FramingSetting } from '../notifications/framing/inspector.js';
 
+import { parseLogoutCandidates, parseLogoutMethod, resolveCandidates, type LogoutCandidate, type LogoutCandidateSpec } from '../logout/candidates.js';
+
+import { loadStateKey } from './state-key.js';
+
 export type ProxyMode = 'enforce' | 'shadow';
 
 export interface DeploymentConfig {
@@ -39,7 +43,11 @@ export interface DeploymentConfig {
   readonly resetPaths: readonly string[];
   // logout
   readonly logoutMethod: string;
-  readonly logoutPath: string;
+  /** ordered logout candidates, methods filled in from logoutMethod */
+  readonly logoutPath: readonly LogoutCandidate[];
+  readonly logoutVerify: boolean;
+  readonly csrfCookie: string;
+  readonly csrfHeader: string;
   readonly logoutTimeoutMs: number;
   readonly logoutRetryMinMs: number;
   readonly logoutRetryMaxMs: number;
@@ -56,10 +64,26 @@ export interface DeploymentConfig {
   readonly stateDir: string | undefined;
   readonly stateSaveMs: number;
   readonly shutdownGraceMs: number;
+  // several replicas
+  readonly store: 'memory' | 'redis';
+  readonly redisUrl: URL;
+  readonly redisPrefix: string;
+  readonly redisFlushMs: number;
+  readonly redisSentinels: readonly HostPort[];
+  readonly redisSentinelName: string | undefined;
+  readonly redisClusterNodes: readonly HostPort[];
+  readonly logoutLeaseMs: number;
+  readonly stateKey: string | undefined;
+  readonly stateKeyFile: string | undefined;
   // limits
   readonly wsMaxMessageBytes: number;
   readonly wsMaxBufferedBytes: number;
   readonly wsPingMs: number;
+}
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
 }
 
 export class ConfigError extends Error {
@@ -108,10 +132,45 @@ const BOOL = (name: string, def: boolean) => (raw: Raw) => {
   throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected true or false`);
 };
 
+/** A cookie or header name: an HTTP token. */
+const TOKEN = (name: string, def: string) => (raw: Raw) => {
+  const v = raw === undefined || raw.trim() === '' ? def : raw.trim();
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(v)) throw new ConfigError(`${name}=${JSON.stringify(raw)} is not a valid cookie/header name`);
+  return v;
+};
+
+/** Runs a parser that throws plain Errors, as a ConfigError. */
+function configError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
 const PATH = (name: string, def: (ctx: Ctx) => string) => (raw: Raw, ctx: Ctx) => {
   const v = raw === undefined || raw === '' ? def(ctx) : raw;
   if (!v.startsWith('/')) throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: a path must start with "/"`);
   return v;
+};
+
+const HOST_PORTS = (name: string) => (raw: Raw): HostPort[] => {
+  if (raw === undefined || raw.trim() === '') return [];
+  return raw.split(',').map((s) => s.trim()).filter((s) => s !== '').map((item) => {
+    const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(item);
+    const port = m ? Number(m[2]) : NaN;
+    if (!m || port < 1 || port > 65535) throw new ConfigError(`${name}: ${JSON.stringify(item)} is not host:port`);
+    return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+  });
+};
+
+const REDIS_URL = (raw: Raw): URL => {
+  const v = raw === undefined || raw === '' ? 'redis://127.0.0.1:6379' : raw;
+  let url: URL;
+  try { url = new URL(v); } catch { throw new ConfigError(`PROXY_REDIS_URL is not a valid URL (value not shown: it may hold a password)`); }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError(`PROXY_REDIS_URL must start with redis:// or rediss:// (got ${url.protocol}//)`);
+  if (!/^\/?(\d+)?$/.test(url.pathname)) throw new ConfigError(`PROXY_REDIS_URL: the path must be a database number such as /0 (got ${JSON.stringify(url.pathname)})`);
+  return url;
 };
 
 export const SETTINGS: readonly SettingRow[] = [
@@ -182,8 +241,18 @@ export const SETTINGS: readonly SettingRow[] = [
   },
   { env: 'PROXY_NOTIFY_DESTINATIONS', key: 'notifyDestinations', doc: '(any destination containing `notification`, any case)', meaning: 'Comma-separated globs of STOMP destinations that are notification subscriptions (only those get warnings)', parse: LIST(() => []) },
   { env: 'PROXY_RESET_PATHS', key: 'resetPaths', doc: '`/rest/user/timeout/reset,<context>/server/rest/user/timeout/reset`', meaning: 'Paths of the timeout reset service, answered by the proxy', parse: LIST((c) => ['/rest/user/timeout/reset', `${c.contextPath}/server/rest/user/timeout/reset`]) },
-  { env: 'PROXY_LOGOUT_METHOD', key: 'logoutMethod', doc: '`POST`', meaning: 'HTTP method of the upstream logout call', parse: (raw) => (raw ? raw.toUpperCase() : 'POST') },
-  { env: 'PROXY_LOGOUT_PATH', key: 'logoutPath', doc: '`<context>/server/rest/auth/logout`', meaning: 'Upstream logout endpoint, called with each credential of a timed-out user', parse: PATH('PROXY_LOGOUT_PATH', (c) => `${c.contextPath}/server/rest/auth/logout`) },
+  { env: 'PROXY_LOGOUT_METHOD', key: 'logoutMethod', doc: '`POST`', meaning: 'HTTP method of every logout candidate written without one (the default list included)', parse: (raw) => configError(() => parseLogoutMethod(raw)) },
+  {
+    env: 'PROXY_LOGOUT_PATH', key: 'logoutPath', doc: '`POST <context>/server/rest/auth/logout, POST <context>/logout`',
+    meaning: 'Ordered, comma-separated `[METHOD ]path` logout candidates, called with each credential of a timed-out user (see "The logout that gives licenses back")',
+    // methods are filled in from PROXY_LOGOUT_METHOD once every row is read
+    parse: (raw, c): LogoutCandidateSpec[] => raw === undefined || raw.trim() === ''
+      ? [{ method: undefined, path: `${c.contextPath}/server/rest/auth/logout` }, { method: undefined, path: `${c.contextPath}/logout` }]
+      : configError(() => parseLogoutCandidates(raw)),
+  },
+  { env: 'PROXY_LOGOUT_VERIFY', key: 'logoutVerify', doc: '`true`', meaning: 'Ask "who am I" after a logout answer that looks successful; only a session proven gone counts as released', parse: BOOL('PROXY_LOGOUT_VERIFY', true) },
+  { env: 'PROXY_CSRF_COOKIE', key: 'csrfCookie', doc: '`XSRF-TOKEN`', meaning: "Cookie holding the server's CSRF token; when a user presented it, the logout replays it", parse: TOKEN('PROXY_CSRF_COOKIE', 'XSRF-TOKEN') },
+  { env: 'PROXY_CSRF_HEADER', key: 'csrfHeader', doc: '`X-XSRF-TOKEN`', meaning: 'Header the logout sends the CSRF token in', parse: TOKEN('PROXY_CSRF_HEADER', 'X-XSRF-TOKEN') },
   { env: 'PROXY_LOGOUT_TIMEOUT_MS', key: 'logoutTimeoutMs', doc: '`10000`', meaning: 'One logout attempt taking longer than this is retried', parse: MS('PROXY_LOGOUT_TIMEOUT_MS', 10000, 1) },
   { env: 'PROXY_LOGOUT_RETRY_MIN_MS', key: 'logoutRetryMinMs', doc: '`1000`', meaning: 'First retry delay of a failed logout (doubles, with jitter)', parse: MS('PROXY_LOGOUT_RETRY_MIN_MS', 1000, 1) },
   { env: 'PROXY_LOGOUT_RETRY_MAX_MS', key: 'logoutRetryMaxMs', doc: '`60000`', meaning: 'Longest delay between logout retries', parse: MS('PROXY_LOGOUT_RETRY_MAX_MS', 60000, 1) },
@@ -205,6 +274,23 @@ export const SETTINGS: readonly SettingRow[] = [
   { env: 'PROXY_INTERNAL_PREFIX', key: 'internalPrefix', doc: '`/_session-timeout-proxy`', meaning: "Prefix on the main listener for the proxy's own health endpoints", parse: PATH('PROXY_INTERNAL_PREFIX', () => '/_session-timeout-proxy') },
   { env: 'PROXY_STATE_DIR', key: 'stateDir', doc: '(unset: state in memory only)', meaning: 'Directory where session state is saved so timers survive restarts', parse: STR(undefined) },
   { env: 'PROXY_STATE_SAVE_MS', key: 'stateSaveMs', doc: '`5000`', meaning: 'How often the state is saved', parse: MS('PROXY_STATE_SAVE_MS', 5000, 100) },
+  {
+    env: 'PROXY_STORE', key: 'store', doc: '`memory`', meaning: 'Where session state lives: `memory` (this process only) or `redis` (shared by several replicas; see "Running several replicas")',
+    parse: (raw) => {
+      const v = raw === undefined || raw === '' ? 'memory' : raw.toLowerCase();
+      if (v !== 'memory' && v !== 'redis') throw new ConfigError(`PROXY_STORE=${JSON.stringify(raw)} must be "memory" or "redis"`);
+      return v;
+    },
+  },
+  { env: 'PROXY_REDIS_URL', key: 'redisUrl', doc: '`redis://127.0.0.1:6379`', meaning: 'Redis to share state through (`redis://` or `rediss://` for TLS; `user:password@` and `/db` allowed)', parse: REDIS_URL },
+  { env: 'PROXY_REDIS_PREFIX', key: 'redisPrefix', doc: '`stp:`', meaning: 'Prefix of every Redis key and channel, so several deployments can share one Redis', parse: STR('stp:') },
+  { env: 'PROXY_REDIS_FLUSH_MS', key: 'redisFlushMs', doc: '`250`', meaning: 'Activity is written to Redis in one pipeline this often (per user, the latest wins); requests never wait for Redis', parse: MS('PROXY_REDIS_FLUSH_MS', 250, 10) },
+  { env: 'PROXY_REDIS_SENTINELS', key: 'redisSentinels', doc: '(unset)', meaning: 'Comma-separated `host:port` of Redis Sentinels; when set, the master named by `PROXY_REDIS_SENTINEL_NAME` is used (credentials and db from `PROXY_REDIS_URL`)', parse: HOST_PORTS('PROXY_REDIS_SENTINELS') },
+  { env: 'PROXY_REDIS_SENTINEL_NAME', key: 'redisSentinelName', doc: '`mymaster`', meaning: 'Master name the Sentinels know', parse: STR('mymaster') },
+  { env: 'PROXY_REDIS_CLUSTER_NODES', key: 'redisClusterNodes', doc: '(unset)', meaning: 'Comma-separated `host:port` of Redis Cluster nodes; when set, Redis is used as a cluster (credentials from `PROXY_REDIS_URL`)', parse: HOST_PORTS('PROXY_REDIS_CLUSTER_NODES') },
+  { env: 'PROXY_LOGOUT_LEASE_MS', key: 'logoutLeaseMs', doc: '`15000`', meaning: 'With store=redis: a logout held by a replica that stopped renewing it is taken over by another replica after this long', parse: MS('PROXY_LOGOUT_LEASE_MS', 15000, 200) },
+  { env: 'PROXY_STATE_KEY', key: 'stateKey', doc: '(unset)', meaning: 'Key (at least 32 characters, e.g. `openssl rand -base64 32`) that encrypts stored credentials (AES-256-GCM) in Redis and in the state file; required for store=redis', parse: STR(undefined) },
+  { env: 'PROXY_STATE_KEY_FILE', key: 'stateKeyFile', doc: '(unset)', meaning: 'File holding the state key (alternative to `PROXY_STATE_KEY`)', parse: STR(undefined) },
   { env: 'PROXY_SHUTDOWN_GRACE_MS', key: 'shutdownGraceMs', doc: '`10000`', meaning: 'How long in-flight requests may take to finish on SIGTERM', parse: MS('PROXY_SHUTDOWN_GRACE_MS', 10000) },
   { env: 'PROXY_WS_MAX_MESSAGE_BYTES', key: 'wsMaxMessageBytes', doc: '`16777216` (16 MiB)', meaning: 'Largest WebSocket message relayed; larger closes the socket with 1009', parse: MS('PROXY_WS_MAX_MESSAGE_BYTES', 16 * 1024 * 1024, 1) },
   { env: 'PROXY_WS_MAX_BUFFERED_BYTES', key: 'wsMaxBufferedBytes', doc: '`4194304` (4 MiB)', meaning: 'When a WebSocket peer does not read and this much is queued, the other side is paused', parse: MS('PROXY_WS_MAX_BUFFERED_BYTES', 4 * 1024 * 1024, 1024) },
@@ -251,8 +337,15 @@ export function loadDeploymentConfig(
     }
   }
   if (errors.length > 0) throw new ConfigError(errors.join('\n'));
+  out['logoutPath'] = resolveCandidates(out['logoutPath'] as LogoutCandidateSpec[], out['logoutMethod'] as string);
   const cfg = out as unknown as DeploymentConfig;
   if (cfg.tokenSecret && cfg.tokenSecretFile) throw new ConfigError('set PROXY_TOKEN_SECRET or PROXY_TOKEN_SECRET_FILE, not both');
+  if (cfg.redisSentinels.length > 0 && cfg.redisClusterNodes.length > 0) throw new ConfigError('set PROXY_REDIS_SENTINELS or PROXY_REDIS_CLUSTER_NODES, not both');
+  // the key is read and checked now, so a bad one stops the start with a clear message
+  const stateKey = loadStateKey(cfg);
+  if (cfg.store === 'redis' && !stateKey) {
+    throw new ConfigError('PROXY_STORE=redis needs PROXY_STATE_KEY or PROXY_STATE_KEY_FILE: the credentials kept in Redis for the logout call are encrypted with it (every replica needs the same key)');
+  }
   if (cfg.logoutRetryMinMs > cfg.logoutRetryMaxMs) throw new ConfigError(`PROXY_LOGOUT_RETRY_MIN_MS (${cfg.logoutRetryMinMs}) must not exceed PROXY_LOGOUT_RETRY_MAX_MS (${cfg.logoutRetryMaxMs})`);
   return Object.freeze(cfg);
 }

@@ -3,6 +3,7 @@
  * to the who-am-I endpoint. The call carries the background marker so it never counts as
  * activity, and never follows redirects (a redirect to the login page means "nobody").
  */
+import { performance } from 'node:perf_hooks';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Credential, IdentityConfig, WhoamiFn } from './types.js';
 
@@ -27,17 +28,32 @@ export function userFromWhoamiBody(body: unknown): string | undefined {
 
 export type WhoamiConfig = Pick<IdentityConfig, 'upstream' | 'whoamiPath' | 'upstreamTimeoutMs' | 'upstreamConnectTimeoutMs' | 'backgroundHeader'>;
 
+/** One "who am I" answer: the status, the user it names (2xx JSON), where a redirect points. */
+export interface WhoamiAnswer {
+  readonly status: number;
+  readonly user: string | undefined;
+  readonly location: string | undefined;
+}
+
+/** Told about every who-am-I call (for the admin view's health); never sees a credential. */
+export interface WhoamiObserver {
+  answered(status: number, latencyMs: number): void;
+  failed(error: string, latencyMs: number): void;
+}
+
 export class UpstreamWhoami {
   readonly url: string;
   readonly #timeoutMs: number;
   readonly #dispatcher: Dispatcher;
   readonly #ownsDispatcher: boolean;
   readonly #marker: { readonly name: string; readonly value: string };
+  readonly #observer: WhoamiObserver | undefined;
 
-  constructor(config: WhoamiConfig, dispatcher?: Dispatcher) {
+  constructor(config: WhoamiConfig, dispatcher?: Dispatcher, observer?: WhoamiObserver) {
     this.url = new URL(config.whoamiPath, config.upstream).toString();
     this.#timeoutMs = config.upstreamTimeoutMs;
     this.#marker = config.backgroundHeader ?? { name: 'x-background-request', value: 'true' };
+    this.#observer = observer;
     this.#ownsDispatcher = dispatcher === undefined;
     this.#dispatcher = dispatcher ?? new Agent({
       connections: 64,
@@ -47,11 +63,29 @@ export class UpstreamWhoami {
   }
 
   readonly lookup: WhoamiFn = async (credential: Credential) => {
-    const headers: Record<string, string> = {
-      ...credential.replay,
-      accept: 'application/json',
-      [this.#marker.name]: this.#marker.value,
-    };
+    const answer = await this.ask(credential.replay);
+    if (answer.status >= 500 || answer.status === 429) throw new WhoamiUnavailableError(`who-am-I answered ${answer.status}`);
+    return answer.user;
+  };
+
+  /**
+   * Asks with these (secret) headers. Rejects with WhoamiUnavailableError when no answer came
+   * (network, timeout, unreadable body); any status is an answer.
+   */
+  async ask(replay: Readonly<Record<string, string>>): Promise<WhoamiAnswer> {
+    const headers: Record<string, string> = { ...replay, accept: 'application/json', [this.#marker.name]: this.#marker.value };
+    const startedMs = performance.now();
+    try {
+      const answer = await this.#ask(headers);
+      this.#observer?.answered(answer.status, performance.now() - startedMs);
+      return answer;
+    } catch (err) {
+      this.#observer?.failed((err as Error).message, performance.now() - startedMs);
+      throw err;
+    }
+  }
+
+  async #ask(headers: Record<string, string>): Promise<WhoamiAnswer> {
     let res: Dispatcher.ResponseData;
     try {
       res = await request(this.url, {
@@ -66,19 +100,20 @@ export class UpstreamWhoami {
       throw new WhoamiUnavailableError(`who-am-I request failed: ${describe(err)}`);
     }
     const status = res.statusCode;
+    const location = typeof res.headers['location'] === 'string' ? res.headers['location'] : undefined;
     if (status < 200 || status > 299) {
       await res.body.dump().catch(() => undefined);
-      if (status >= 500 || status === 429) throw new WhoamiUnavailableError(`who-am-I answered ${status}`);
-      return undefined;
+      return { status, user: undefined, location };
     }
     const text = await readLimited(res.body);
-    if (text === undefined) return undefined;
+    let user: string | undefined;
     try {
-      return userFromWhoamiBody(JSON.parse(text));
+      user = text === undefined ? undefined : userFromWhoamiBody(JSON.parse(text));
     } catch {
-      return undefined;
+      user = undefined;
     }
-  };
+    return { status, user, location };
+  }
 
   async close(): Promise<void> {
     if (this.#ownsDispatcher) await this.#dispatcher.close();

@@ -8,9 +8,10 @@ import type { Clock, TimerHandle } from '../sessions/clock.js';
 import { MAX_TIMER_DELAY_MS } from '../sessions/clock.js';
 import { TimeHeap } from '../sessions/heap.js';
 
+/** `candidate` names the logout endpoint that answered (`POST /path`), for the audit line. */
 export type AttemptOutcome =
-  | { readonly kind: 'released' | 'already-gone'; readonly status: number }
-  | { readonly kind: 'retry'; readonly reason: string; readonly status?: number };
+  | { readonly kind: 'released' | 'already-gone'; readonly status: number; readonly candidate?: string }
+  | { readonly kind: 'retry'; readonly reason: string; readonly status?: number | undefined; readonly candidate?: string };
 
 export type FinalOutcome = 'released' | 'already-gone' | 'failed';
 
@@ -20,6 +21,8 @@ export interface LogoutJob {
   readonly kind: string;
   /** SECRET: headers replaying the credential */
   readonly replay: Readonly<Record<string, string>>;
+  /** SECRET: the freshest CSRF token the credential came with (replayed as cookie and header) */
+  readonly csrf?: string | undefined;
   readonly reason: string;
   readonly enqueuedAtMs: number;
   attempts: number;
@@ -27,7 +30,7 @@ export interface LogoutJob {
   lastError: string | undefined;
 }
 
-export type LogoutRequest = Pick<LogoutJob, 'user' | 'fingerprint' | 'kind' | 'replay' | 'reason'>;
+export type LogoutRequest = Pick<LogoutJob, 'user' | 'fingerprint' | 'kind' | 'replay' | 'reason' | 'csrf'>;
 
 export interface LogoutQueueOptions {
   clock: Clock;
@@ -37,8 +40,8 @@ export interface LogoutQueueOptions {
   giveUpMs: number;
   /** one upstream call; must not throw (a throw is treated as a retryable failure) */
   attempt(job: LogoutJob): Promise<AttemptOutcome>;
-  /** called once per job when it leaves the queue */
-  onDone?(job: LogoutJob, outcome: FinalOutcome, durationMs: number): void;
+  /** called once per job when it leaves the queue, with the last attempt's outcome */
+  onDone?(job: LogoutJob, outcome: FinalOutcome, durationMs: number, last: AttemptOutcome): void;
   /** called after each failed attempt that will be retried */
   onRetry?(job: LogoutJob, outcome: AttemptOutcome, delayMs: number): void;
   /** 0..1, injectable for tests */
@@ -92,6 +95,16 @@ export class LogoutQueue {
     this.#pump();
   }
 
+  /**
+   * Drops a job without an outcome (another replica took it over); an attempt already in flight
+   * finishes, but its result is not reported and the job is not retried.
+   */
+  forget(fingerprint: string): boolean {
+    const deleted = this.#jobs.delete(fingerprint);
+    if (deleted && this.#jobs.size === 0) this.#wakeIdleWaiters();
+    return deleted;
+  }
+
   has(fingerprint: string): boolean {
     return this.#jobs.has(fingerprint);
   }
@@ -140,11 +153,15 @@ export class LogoutQueue {
       outcome = { kind: 'retry', reason: (err as Error)?.message ?? String(err) };
     }
     this.#inFlight--;
+    if (this.#jobs.get(job.fingerprint) !== job) {
+      this.#pump(); // forgotten meanwhile
+      return;
+    }
     const nowMs = this.#opts.clock.now();
     if (outcome.kind === 'retry') {
       job.lastError = outcome.reason;
       if (nowMs - job.enqueuedAtMs >= this.#opts.giveUpMs) {
-        this.#finish(job, 'failed', nowMs);
+        this.#finish(job, 'failed', nowMs, outcome);
       } else {
         const delayMs = this.#backoffMs(job.attempts);
         job.nextAttemptAtMs = nowMs + delayMs;
@@ -152,19 +169,21 @@ export class LogoutQueue {
         this.#safe(() => this.#opts.onRetry?.(job, outcome, delayMs));
       }
     } else {
-      this.#finish(job, outcome.kind, nowMs);
+      this.#finish(job, outcome.kind, nowMs, outcome);
     }
     this.#pump();
   }
 
-  #finish(job: LogoutJob, outcome: FinalOutcome, nowMs: number): void {
+  #finish(job: LogoutJob, outcome: FinalOutcome, nowMs: number, last: AttemptOutcome): void {
     this.#jobs.delete(job.fingerprint);
-    this.#safe(() => this.#opts.onDone?.(job, outcome, nowMs - job.enqueuedAtMs));
-    if (this.#jobs.size === 0) {
-      const waiters = this.#idleWaiters;
-      this.#idleWaiters = [];
-      for (const w of waiters) w();
-    }
+    this.#safe(() => this.#opts.onDone?.(job, outcome, nowMs - job.enqueuedAtMs, last));
+    if (this.#jobs.size === 0) this.#wakeIdleWaiters();
+  }
+
+  #wakeIdleWaiters(): void {
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
   }
 
   /** Exponential backoff with "equal jitter": half the step is fixed, half random. */

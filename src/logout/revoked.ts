@@ -13,22 +13,42 @@ export interface RevokedEntry {
   readonly reusable?: boolean;
 }
 
+/** Told about refusals decided here (not about ones restored or applied from elsewhere). */
+export interface RevokedObserver {
+  added(entry: RevokedEntry): void;
+  deleted(fingerprint: string): void;
+}
+
 export class RevokedCredentials {
   readonly #byFingerprint = new Map<string, RevokedEntry>();
   readonly #refuseMaxMs: number;
   #sweptAtMs = 0;
+  #observer: RevokedObserver | undefined;
 
   constructor(refuseMaxMs: number) {
     this.#refuseMaxMs = refuseMaxMs;
   }
 
+  /** Registers the one observer (several replicas share refusals through it). */
+  observe(observer: RevokedObserver): void {
+    this.#observer = observer;
+  }
+
   add(fingerprint: string, user: string, nowMs: number, expiresAtMs?: number, reusable = false): void {
     const capMs = nowMs + this.#refuseMaxMs;
     const untilMs = expiresAtMs !== undefined ? Math.min(expiresAtMs, capMs) : capMs;
-    if (untilMs > nowMs) this.#byFingerprint.set(fingerprint, reusable ? { fingerprint, user, untilMs, reusable } : { fingerprint, user, untilMs });
+    if (untilMs <= nowMs) return;
+    const entry: RevokedEntry = reusable ? { fingerprint, user, untilMs, reusable } : { fingerprint, user, untilMs };
+    this.#byFingerprint.set(fingerprint, entry);
+    this.#observer?.added(entry);
   }
 
   delete(fingerprint: string): void {
+    if (this.#byFingerprint.delete(fingerprint)) this.#observer?.deleted(fingerprint);
+  }
+
+  /** Drops a refusal that was lifted elsewhere (no observer call). */
+  forget(fingerprint: string): void {
     this.#byFingerprint.delete(fingerprint);
   }
 

@@ -6,7 +6,7 @@
 import type { WebSocket } from 'ws';
 
 /** what the registry's users need of a client socket (a `ws` socket, or the byte relay's client side) */
-export type ClientSocket = Pick<WebSocket, 'readyState' | 'OPEN' | 'CONNECTING' | 'bufferedAmount' | 'isPaused' | 'terminate'> & {
+export type ClientSocket = Pick<WebSocket, 'readyState' | 'OPEN' | 'CONNECTING' | 'bufferedAmount' | 'isPaused' | 'resume' | 'terminate'> & {
   send(data: string, cb?: (err?: Error | null) => void): void;
   close(code: number, reason: string): void;
 };
@@ -103,6 +103,13 @@ export class SocketRegistry {
 
   countByUser(user: string): number {
     return this.#byUser.get(user)?.size ?? 0;
+  }
+
+  /** Open sockets per user (for the other replicas' view). */
+  countsByUser(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [user, set] of this.#byUser) out.set(user, set.size);
+    return out;
   }
 
   get size(): number {

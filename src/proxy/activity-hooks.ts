@@ -17,6 +17,7 @@ import type { Clock } from '../sessions/clock.js';
 import type { SessionEngine } from '../sessions/engine.js';
 import type { HttpDecision, ProxyHooks, UpgradeDecision } from './hooks.js';
 import type { StaleCredentials } from './stale-credentials.js';
+import { csrfCookieIn, csrfSetBy } from '../logout/csrf.js';
 
 export interface ActivityHooksDeps {
   mode: ProxyMode;
@@ -27,6 +28,8 @@ export interface ActivityHooksDeps {
   stale: StaleCredentials;
   metrics: ProxyMetrics;
   logger: pino.Logger;
+  /** the CSRF cookie's name: its freshest value is kept with the credentials for their logout */
+  csrfCookie: string;
   /** a known user sent a request of an HTTP socket transport (SockJS xhr..., CometD long poll) */
   onHttpTransport?: (user: string, transport: string) => void;
 }
@@ -35,6 +38,8 @@ interface RequestContext {
   readonly identity: Identity | undefined | Promise<Identity | undefined>;
   readonly passive: Verdict | undefined;
   readonly creds: readonly Credential[];
+  /** SECRET: the CSRF token the request presented */
+  readonly csrf: string | undefined;
 }
 
 const NO_DECISION: HttpDecision = Object.freeze({});
@@ -65,13 +70,15 @@ export function createActivityHooks(deps: ActivityHooksDeps): ProxyHooks {
     return upgrade ? stale.upgradeRefusal : stale.refusalFor(req.method ?? 'GET', req.headers);
   }
 
-  function apply(req: IncomingMessage, path: string, statusCode: number, ctx: RequestContext, identity: Identity | undefined): void {
+  function apply(req: IncomingMessage, path: string, statusCode: number, ctx: RequestContext, identity: Identity | undefined, csrf: string | undefined): void {
     const { passive, creds } = ctx;
     if (!identity) return;
     const method = req.method ?? 'GET';
     const verdict = passive ?? rules.statusVerdict(statusCode);
     metrics.requests.inc({ counted: verdict.counted ? 'true' : 'false', rule: verdict.rule });
-    const { user, credential } = identity;
+    const { user } = identity;
+    const credential = identity.credential;
+    const keep = (c: Credential) => (csrf === undefined ? c : { ...c, csrf });
     if (statusCode === 401 || statusCode === 403) {
       // The upstream did not accept the credential: remember the request, not the credential.
       engine.recordIgnored(user, method, path, rules.statusVerdict(statusCode).rule);
@@ -79,14 +86,14 @@ export function createActivityHooks(deps: ActivityHooksDeps): ProxyHooks {
     }
     if (!shadow && stale.find([credential], clock.now())) return; // answered after its logout
     if (verdict.counted) {
-      engine.recordActivity(user, method, path, credential);
+      engine.recordActivity(user, method, path, keep(credential));
     } else {
-      engine.seen(user, credential);
+      engine.seen(user, keep(credential));
       engine.recordIgnored(user, method, path, verdict.rule);
     }
     // The request's other credentials (say a SESSION cookie beside the token) belong to the same
     // sign-in: keep them too, so the timeout logs out and refuses every one of them.
-    for (const other of creds) if (other !== credential) engine.seen(user, other);
+    for (const other of creds) if (other !== credential) engine.seen(user, keep(other));
   }
 
   function noteTransport(identity: RequestContext['identity'], transport: string, note: (user: string, transport: string) => void): void {
@@ -107,21 +114,24 @@ export function createActivityHooks(deps: ActivityHooksDeps): ProxyHooks {
       const identity = resolver.resolve(creds);
       const transport = passive === undefined ? undefined : transportOfVerdict(passive);
       if (transport !== undefined && deps.onHttpTransport !== undefined) noteTransport(identity, transport, deps.onHttpTransport);
-      const context: RequestContext = { identity, passive, creds };
+      const context: RequestContext = { identity, passive, creds, csrf: csrfCookieIn(req.headers.cookie, deps.csrfCookie) };
       return { user: identity instanceof Promise ? undefined : identity?.user, context };
     },
 
-    onHttpResponse(req, path, statusCode, context) {
+    onHttpResponse(req, path, statusCode, context, headers) {
       const ctx = context as RequestContext | undefined;
       if (!ctx) return;
       const { identity } = ctx;
+      // a token the upstream just set is the one the browser presents next: the freshest
+      const setCookie = headers['set-cookie'];
+      const csrf = (typeof setCookie === 'number' ? undefined : csrfSetBy(setCookie, deps.csrfCookie)) ?? ctx.csrf;
       if (identity instanceof Promise) {
         identity.then(
-          (id) => apply(req, path, statusCode, ctx, id),
+          (id) => apply(req, path, statusCode, ctx, id, csrf),
           (err: unknown) => deps.logger.error({ err }, 'identity resolution failed'),
         );
       } else {
-        apply(req, path, statusCode, ctx, identity);
+        apply(req, path, statusCode, ctx, identity, csrf);
       }
     },
 

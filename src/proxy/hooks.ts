@@ -32,14 +32,20 @@ export interface UpgradeDecision {
   readonly user?: string;
 }
 
+/** An upstream answer's headers as the hooks see them (read-only). */
+export type UpstreamHeaders = Readonly<Record<string, string | string[] | number | undefined>>;
+
 export interface ProxyHooks {
   /**
    * Called for every HTTP request before it is forwarded. `req.headers` may be edited here (for
    * example to strip an untrusted identity header); the edited headers are what the upstream sees.
    */
   onHttpRequest?(req: IncomingMessage, path: string): HttpDecision | Promise<HttpDecision>;
-  /** Called once the upstream answered (status known), with the context from onHttpRequest. */
-  onHttpResponse?(req: IncomingMessage, path: string, statusCode: number, context: unknown): void;
+  /**
+   * Called once the upstream answered (status and headers known), with the context from
+   * onHttpRequest. The headers are the upstream's and must not be edited here.
+   */
+  onHttpResponse?(req: IncomingMessage, path: string, statusCode: number, context: unknown, headers: UpstreamHeaders): void;
   /** Called for every WebSocket upgrade before the upstream connection is made. */
   onUpgrade?(req: IncomingMessage, path: string): UpgradeDecision | Promise<UpgradeDecision>;
   /** Called after a proxied socket pair is open and registered. */

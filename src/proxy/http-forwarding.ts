@@ -99,7 +99,7 @@ export function createHttpForwarding(config: DeploymentConfig, logger: Logger, h
   function onResponse(request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse): void {
     const raw = request.raw as TrackedRequest;
     try {
-      onHttpResponse!(raw, raw[kPath]!, res.statusCode, raw[kHookContext]);
+      onHttpResponse!(raw, raw[kPath]!, res.statusCode, raw[kHookContext], res.headers);
     } catch (err) {
       logger.error({ err }, 'onHttpResponse hook failed');
     }

@@ -7,8 +7,8 @@ import type pino from 'pino';
 import type { ProxyMode } from '../config/deployment.js';
 import type { ProxyMetrics } from '../admin/metrics.js';
 import type { LogoutQueue } from '../logout/queue.js';
+import type { UserNotifications } from '../notifications/cluster-notifier.js';
 import type { RevokedCredentials } from '../logout/revoked.js';
-import type { Notifier } from '../notifications/notifier.js';
 import type { Clock } from '../sessions/clock.js';
 import type { LogoutReason, SessionActions } from '../sessions/engine.js';
 import type { SessionRecord } from '../sessions/store.js';
@@ -17,8 +17,10 @@ import { isReusableCredential, otherSpellingOf } from '../identity/credentials.j
 export interface SessionActionsDeps {
   mode: ProxyMode;
   clock: Clock;
-  notifier: Notifier;
-  queue: LogoutQueue;
+  /** this replica's sockets, or (several replicas) every replica's */
+  notifier: UserNotifications;
+  /** the local queue, or (several replicas) the shared jobs in front of it */
+  queue: Pick<LogoutQueue, 'enqueue'>;
   revoked: RevokedCredentials;
   /** drops cached identity answers for a credential that was logged out */
   forgetCredential(fingerprint: string): void;
@@ -60,7 +62,7 @@ export function createSessionActions(deps: SessionActionsDeps): SessionActions {
       }
       notifier.logout(user).catch(() => undefined);
       for (const c of credentials) {
-        queue.enqueue({ user, fingerprint: c.fingerprint, kind: c.kind, replay: c.replay, reason });
+        queue.enqueue({ user, fingerprint: c.fingerprint, kind: c.kind, replay: c.replay, csrf: c.csrf, reason });
       }
       audit.info({ ...base, lastActivity: lastActivityOf(record) }, credentials.length > 0 ? 'logging user out upstream' : 'user timed out with no credential to log out');
     },

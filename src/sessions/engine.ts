@@ -12,6 +12,10 @@
  * Scheduling: the store keeps at most one due time per user in one heap, and the engine keeps one
  * clock timer for the earliest of them. Recording activity only moves idleSinceMs (O(1)); when a
  * user's due time comes and they were active meanwhile, the engine just computes the new due time.
+ *
+ * With a shared store (several replicas) every replica runs this engine over its local copy of
+ * every record; the store's claim decides which replica warns or logs out, asynchronously. Until
+ * a claim is answered the user is not looked at again.
  */
 import type { TimeoutSettings } from '../properties/settings.js';
 import type { Clock, TimerHandle } from './clock.js';
@@ -19,6 +23,7 @@ import { MAX_TIMER_DELAY_MS } from './clock.js';
 import { pushNote } from './memory-store.js';
 import {
   CREDENTIALS_PER_USER_MAX,
+  type MaybePromise,
   type RequestNote,
   type SessionRecord,
   type SessionStore,
@@ -82,6 +87,8 @@ export class SessionEngine {
   #timer: TimerHandle | undefined;
   #timerAtMs: number | undefined;
   #closed = false;
+  /** users whose claim is being answered by an asynchronous store */
+  readonly #claiming = new Set<string>();
 
   constructor(opts: SessionEngineOptions) {
     this.#clock = opts.clock;
@@ -91,6 +98,13 @@ export class SessionEngine {
     this.#settings = opts.settings;
     this.#batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
     this.#retentionMs = opts.loggedOutRetentionMs ?? DEFAULT_LOGGED_OUT_RETENTION_MS;
+    this.#store.watch?.({
+      changed: (user) => {
+        const record = this.#store.get(user);
+        if (record && !this.#claiming.has(user)) this.#ensureScheduled(record);
+      },
+      reloaded: () => this.#rescheduleAll(),
+    });
     this.#rescheduleAll();
   }
 
@@ -112,7 +126,7 @@ export class SessionEngine {
     if (record.loggedOutAtMs !== undefined && credential && !record.credentials.has(credential.fingerprint)) {
       this.#startNewSession(record, nowMs);
     }
-    if (credential) addCredential(record, credential, nowMs);
+    if (credential && addCredential(record, credential, nowMs)) this.#store.noteChanged?.(user);
     this.#ensureScheduled(record);
     return record;
   }
@@ -124,7 +138,7 @@ export class SessionEngine {
     const existing = this.#store.get(user);
     if (existing?.loggedOutAtMs !== undefined) this.#startNewSession(existing, nowMs);
     const record = this.#store.recordActivity(user, note);
-    if (credential) addCredential(record, credential, nowMs);
+    if (credential && addCredential(record, credential, nowMs)) this.#store.noteChanged?.(user);
     this.#ensureScheduled(record);
     return record;
   }
@@ -142,11 +156,14 @@ export class SessionEngine {
     return true;
   }
 
-  /** Admin "log out now": the same path as a timeout. False when unknown or already logged out. */
-  forceLogout(user: string): boolean {
+  /**
+   * Admin "log out now": the same path as a timeout. False when unknown or already logged out.
+   * A promise with a shared store (the claim is a round trip).
+   */
+  forceLogout(user: string): MaybePromise<boolean> {
     const record = this.#store.get(user);
     if (!record || record.loggedOutAtMs !== undefined) return false;
-    return this.#logout(record, 'forced', this.#clock.now());
+    return this.#logout(record, 'forced');
   }
 
   /** Applies new settings to every running timer at once. */
@@ -157,7 +174,10 @@ export class SessionEngine {
       // Users never counted as active so far start their idle period now, not at first sight.
       const nowMs = this.#clock.now();
       for (const record of this.#store.all()) {
-        if (record.lastActivity === undefined && record.loggedOutAtMs === undefined) record.idleSinceMs = Math.max(record.idleSinceMs, nowMs);
+        if (record.lastActivity === undefined && record.loggedOutAtMs === undefined) {
+          record.idleSinceMs = Math.max(record.idleSinceMs, nowMs);
+          this.#store.noteChanged?.(record.user);
+        }
       }
     }
     this.#rescheduleAll();
@@ -264,7 +284,7 @@ export class SessionEngine {
 
   #process(user: string, nowMs: number): void {
     const record = this.#store.get(user);
-    if (!record) return;
+    if (!record || this.#claiming.has(user)) return;
     if (record.loggedOutAtMs !== undefined) {
       if (nowMs >= record.loggedOutAtMs + this.#retentionMs) this.#store.delete(user);
       else this.#store.schedule(user, record.loggedOutAtMs + this.#retentionMs);
@@ -273,23 +293,76 @@ export class SessionEngine {
     if (!this.#timed(user)) return;
     const deadlineMs = this.#deadlineMs(record);
     if (nowMs >= deadlineMs) {
-      this.#logout(record, 'timeout', nowMs);
+      void this.#logout(record, 'timeout');
       return;
     }
     const warnAtMs = this.#warnAtMs(record);
-    if (warnAtMs !== undefined && nowMs >= warnAtMs && this.#store.claim(user, 'warn', record.idleSinceMs)) {
-      this.#safely('warn', user, () => this.#actions.warn(user, this.#settings.notifyBeforeMinutes, record));
+    if (warnAtMs !== undefined && nowMs >= warnAtMs && !this.#store.claimed(user, 'warn', record.idleSinceMs)) {
+      const periodMs = record.idleSinceMs;
+      this.#afterClaim(record, this.#store.claim(user, 'warn', periodMs), (won) => {
+        if (won && record.idleSinceMs === periodMs && record.loggedOutAtMs === undefined) {
+          this.#safely('warn', user, () => this.#actions.warn(user, this.#settings.notifyBeforeMinutes, record));
+        }
+        this.#scheduleNext(record);
+        return won;
+      });
+      return;
     }
     this.#store.schedule(user, this.#nextDueMs(record)!);
   }
 
-  #logout(record: SessionRecord, reason: LogoutReason, nowMs: number): boolean {
-    if (!this.#store.claim(record.user, 'logout', record.idleSinceMs)) return false;
-    record.loggedOutAtMs = nowMs;
-    this.#safely('logout', record.user, () => this.#actions.logout(record.user, record, reason));
-    this.#store.schedule(record.user, nowMs + this.#retentionMs);
+  #logout(record: SessionRecord, reason: LogoutReason): MaybePromise<boolean> {
+    return this.#afterClaim(record, this.#store.claim(record.user, 'logout', record.idleSinceMs, reason === 'forced'), (won) => {
+      if (!won || record.loggedOutAtMs !== undefined) {
+        if (this.#isShared()) this.#scheduleNext(record);
+        return false;
+      }
+      const atMs = this.#clock.now();
+      record.loggedOutAtMs = atMs;
+      this.#store.noteChanged?.(record.user);
+      this.#safely('logout', record.user, () => this.#actions.logout(record.user, record, reason));
+      this.#store.schedule(record.user, atMs + this.#retentionMs);
+      this.#arm();
+      return true;
+    });
+  }
+
+  /**
+   * Runs `then` with the claim's answer: at once for a synchronous store (exactly as before),
+   * or when a shared store answers, keeping the user out of the schedule meanwhile.
+   */
+  #afterClaim(record: SessionRecord, answer: MaybePromise<boolean>, then: (won: boolean) => boolean): MaybePromise<boolean> {
+    if (!(answer instanceof Promise)) return then(answer);
+    const user = record.user;
+    this.#claiming.add(user);
+    return answer.then(
+      (won) => {
+        this.#claiming.delete(user);
+        return this.#closed ? false : then(won);
+      },
+      (err: unknown) => {
+        this.#claiming.delete(user);
+        this.#logger.error({ err, user }, 'session store could not answer a claim');
+        return false;
+      },
+    );
+  }
+
+  /**
+   * After a claim: look at the user again when next due. A due time already past means the store
+   * could not decide (shared store unreachable); it reports the user again when it can.
+   */
+  #scheduleNext(record: SessionRecord): void {
+    if (this.#closed) return;
+    const dueMs = this.#nextDueMs(record);
+    if (dueMs === undefined) return;
+    if (this.#isShared() && dueMs <= this.#clock.now() && record.loggedOutAtMs === undefined) return;
+    this.#store.schedule(record.user, dueMs);
     this.#arm();
-    return true;
+  }
+
+  #isShared(): boolean {
+    return this.#store.watch !== undefined;
   }
 
   #startNewSession(record: SessionRecord, nowMs: number): void {
@@ -297,6 +370,7 @@ export class SessionEngine {
     record.credentials.clear();
     record.idleSinceMs = nowMs;
     this.#store.unschedule(record.user);
+    this.#store.noteChanged?.(record.user);
   }
 
   #safely(action: string, user: string, fn: () => void): void {
@@ -333,11 +407,15 @@ export class SessionEngine {
   }
 }
 
-function addCredential(record: SessionRecord, credential: CredentialInput, nowMs: number): void {
+/** Adds or refreshes a credential; true when it is new to the record. */
+function addCredential(record: SessionRecord, credential: CredentialInput, nowMs: number): boolean {
   const existing = record.credentials.get(credential.fingerprint);
   if (existing) {
     existing.lastSeenMs = nowMs;
-    return;
+    if (credential.csrf === undefined || credential.csrf === existing.csrf) return false;
+    // a new object, so a shared store seals and writes the credential again
+    record.credentials.set(credential.fingerprint, { ...existing, csrf: credential.csrf });
+    return true;
   }
   record.credentials.set(credential.fingerprint, { ...credential, lastSeenMs: nowMs });
   if (record.credentials.size > CREDENTIALS_PER_USER_MAX) {
@@ -352,4 +430,5 @@ function addCredential(record: SessionRecord, credential: CredentialInput, nowMs
     }
     if (victim) record.credentials.delete(victim.fingerprint);
   }
+  return true;
 }

@@ -1,13 +1,15 @@
 /**
  * Saving the proxy's state so a restart loses nobody's timer or pending logout. The file holds
  * credentials (to finish logouts), so it is written with mode 0600, atomically: a temporary file
- * is written and synced, then renamed over the old one.
+ * is written and synced, then renamed over the old one. With a state key (PROXY_STATE_KEY) the
+ * whole file is sealed with AES-256-GCM; a plain file from before the key was set is still read.
  */
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LogoutJob } from '../logout/queue.js';
 import type { RevokedEntry } from '../logout/revoked.js';
 import type { SessionSnapshot } from './store.js';
+import { isSealed, type SecretBox } from './secret-box.js';
 
 export const STATE_FILE_NAME = 'session-state.json';
 export const STATE_VERSION = 1;
@@ -30,8 +32,11 @@ export class StateFile {
   readonly #dir: string;
   #seq = 0;
 
-  constructor(dir: string) {
+  readonly #box: SecretBox | undefined;
+
+  constructor(dir: string, box?: SecretBox) {
     this.#dir = dir;
+    this.#box = box;
     this.path = join(dir, STATE_FILE_NAME);
   }
 
@@ -45,6 +50,10 @@ export class StateFile {
       return this.#moveAside(`cannot read ${this.path}: ${(err as Error).message}`, nowMs);
     }
     try {
+      if (isSealed(text)) {
+        if (!this.#box) throw new Error('state file is encrypted but no PROXY_STATE_KEY is set');
+        text = this.#box.open(text);
+      }
       return { kind: 'loaded', state: parseState(text) };
     } catch (err) {
       return this.#moveAside((err as Error).message, nowMs);
@@ -56,7 +65,8 @@ export class StateFile {
     const tmp = `${this.path}.tmp-${process.pid}-${this.#seq++}`;
     const handle = await open(tmp, 'w', 0o600);
     try {
-      await handle.writeFile(JSON.stringify(state));
+      const json = JSON.stringify(state);
+      await handle.writeFile(this.#box ? this.#box.seal(json) : json);
       await handle.sync();
     } finally {
       await handle.close();
@@ -100,7 +110,7 @@ export function parseState(text: string): ProxyState {
     }
   });
   s.pendingLogouts.forEach((j, i) => {
-    if (typeof j?.user !== 'string' || typeof j.fingerprint !== 'string' || typeof j.replay !== 'object' || !isNum(j.enqueuedAtMs) || !isNum(j.attempts)) {
+    if (typeof j?.user !== 'string' || typeof j.fingerprint !== 'string' || typeof j.replay !== 'object' || !isNum(j.enqueuedAtMs) || !isNum(j.attempts) || (j.csrf !== undefined && typeof j.csrf !== 'string')) {
       throw new Error(`state file: pending logout #${i} is malformed`);
     }
   });

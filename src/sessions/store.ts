@@ -1,6 +1,10 @@
 /**
- * Per-user session state behind one small interface, so the engine does not care where it lives
- * (memory now; a shared store for several replicas can implement the same contract).
+ * Per-user session state behind one small interface, so the engine does not care where it lives:
+ * this process's memory (MemorySessionStore) or Redis shared by several replicas
+ * (RedisSessionStore, which keeps a local copy for the engine and the request path).
+ *
+ * Everything the request path calls is synchronous. Only a claim may be asynchronous: with
+ * several replicas, deciding who warns or logs a user out is a round trip to the shared store.
  */
 
 /** A credential the upstream accepted for this user, kept so the user can be logged out with it. */
@@ -12,6 +16,8 @@ export interface StoredCredential {
   readonly expiresAtMs?: number;
   /** the same secret in any spelling (see Credential.secretFingerprint) */
   readonly secretFingerprint?: string;
+  /** SECRET: the freshest CSRF token seen with this credential, replayed on its logout */
+  csrf?: string;
   lastSeenMs: number;
 }
 
@@ -42,6 +48,16 @@ export interface SessionRecord {
 
 export type ClaimAction = 'warn' | 'logout';
 
+export type MaybePromise<T> = T | Promise<T>;
+
+/** What a shared store tells the engine about changes it did not make itself. */
+export interface StoreListener {
+  /** the user's record changed (activity on another replica, a claim taken elsewhere, ...) */
+  changed(user: string): void;
+  /** records were (re)loaded in bulk: every due time must be derived again */
+  reloaded(): void;
+}
+
 export interface SessionStore {
   get(user: string): SessionRecord | undefined;
   /** Returns the user's record, creating it (idle since `nowMs`) when missing. */
@@ -66,10 +82,19 @@ export interface SessionStore {
   /**
    * Claims the right to perform `action` for the user's idle period starting at `periodMs`.
    * True exactly once per (user, action, period): a warning or logout is never done twice.
+   * A shared store answers asynchronously and may answer false because the record moved on
+   * (it then updates the record) or because it cannot decide now (it reports the user through
+   * StoreListener.changed when it can). `force` (admin "log out now") ignores activity the store
+   * knows of that this record does not show yet.
    */
-  claim(user: string, action: ClaimAction, periodMs: number): boolean;
+  claim(user: string, action: ClaimAction, periodMs: number, force?: boolean): MaybePromise<boolean>;
   /** Whether `action` was already claimed for that period. */
   claimed(user: string, action: ClaimAction, periodMs: number): boolean;
+
+  /** The engine changed the record in place (credential, new session, logout): a shared store writes it. */
+  noteChanged?(user: string): void;
+  /** Registers the engine for changes made elsewhere (shared stores only). */
+  watch?(listener: StoreListener): void;
 
   /** Every record with its claims, for saving. */
   exportSnapshots(): SessionSnapshot[];

@@ -1,63 +1,21 @@
 /**
  * Panopticon simulator: REST endpoints and WebSockets under <context>/server/.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { serialize } from 'cookie';
-import { SESSION_COOKIE, TOKEN_COOKIE, presentedKinds } from './auth.js';
-import { endLoginOf, noteIdentity, requireUser, type LogoutCall, type SimContext } from './context.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { requireUser, type SimContext } from './context.js';
+import { handleLogout } from './logout.js';
 import { answerPings, startDataFeed, type SocketKind } from './sockets.js';
-
-/** Status recorded for a logout call nobody is waiting for any more. */
-export const ABANDONED_STATUS = 499;
-
-function abandon(request: FastifyRequest, reply: FastifyReply): void {
-  reply.hijack();
-  request.raw.socket?.destroy();
-}
-
-function clientGone(request: FastifyRequest): boolean {
-  const socket = request.raw.socket;
-  return !socket || socket.destroyed;
-}
-
-async function handleLogout(sim: SimContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> {
-  const identity = await sim.auth.identify(request.headers);
-  noteIdentity(sim, request, identity);
-  const call: LogoutCall = sim.logoutCalls.push({ user: identity?.user.username, status: 0, via: identity?.via ?? 'none', presented: presentedKinds(request.headers), atMs: Date.now() });
-
-  const failStatus = sim.failures.takeLogoutFailure();
-  if (failStatus !== undefined) {
-    call.status = failStatus;
-    sim.log.info({ user: call.user, status: failStatus }, 'simulator: logout failed on purpose');
-    return reply.code(failStatus).send({ error: 'simulated failure' });
-  }
-  const callerLeft = new Promise<boolean>((resolve) => reply.raw.once('close', () => resolve(false)));
-  const proceed = await Promise.race([sim.failures.waitWhileHung(), callerLeft]);
-  if (!proceed || clientGone(request)) {
-    call.status = ABANDONED_STATUS;
-    return abandon(request, reply);
-  }
-  // the login may have ended while the call hung
-  const current = identity && (await sim.auth.identify(request.headers));
-  if (!current) {
-    call.status = 401;
-    return reply.code(401).send({ error: 'unauthorized', message: 'Unknown or expired credential' });
-  }
-  endLoginOf(sim, current);
-  call.status = 200;
-  const expired = { path: sim.contextPath === '' ? '/' : sim.contextPath, maxAge: 0 };
-  return reply
-    .header('set-cookie', [serialize(TOKEN_COOKIE, '', expired), serialize(SESSION_COOKIE, '', { ...expired, httpOnly: true })])
-    .send({ loggedOut: true });
-}
+import { registerSockJsInfo, registerStompRoutes } from './stomp-routes.js';
 
 export function registerApiRoutes(app: FastifyInstance, sim: SimContext): void {
   const rest = `${sim.contextPath}/server/rest`;
   const ws = `${sim.contextPath}/server/ws`;
 
   app.get(`${rest}/licenses`, async () => ({ inUse: sim.logins.licensesInUse(), total: sim.logins.totalUnits() }));
+  registerSockJsInfo(app, sim);
 
-  app.post(`${rest}/auth/logout`, async (request, reply) => handleLogout(sim, request, reply));
+  // Spring Security's server has no REST logout: that path answers 404 there
+  if (sim.logoutStyle !== 'spring') app.post(`${rest}/auth/logout`, async (request, reply) => handleLogout(sim, request, reply, 'json'));
 
   app.register(async (scope) => {
     scope.addHook('onRequest', requireUser(sim, 'api'));
@@ -90,7 +48,10 @@ export function registerApiRoutes(app: FastifyInstance, sim: SimContext): void {
       if (kind === 'data') startDataFeed(socket, sim.dataIntervalMs);
       else answerPings(socket);
     };
-    scope.get(`${ws}/notifications`, { websocket: true }, openSocket('notifications'));
-    scope.get(`${ws}/data`, { websocket: true }, openSocket('data'));
+    if (sim.wsProtocol === 'json') {
+      scope.get(`${ws}/notifications`, { websocket: true }, openSocket('notifications'));
+      scope.get(`${ws}/data`, { websocket: true }, openSocket('data'));
+    }
+    registerStompRoutes(scope, sim);
   });
 }

@@ -4,12 +4,25 @@
  */
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { Authenticator, Identity } from './auth.js';
+import type { CsrfGuard } from './csrf.js';
 import type { FailureControl } from './failures.js';
 import type { LoginRegistry } from './licenses.js';
 import type { SocketRegistry } from './sockets.js';
+import type { WsProtocol } from './stomp-routes.js';
+
+/**
+ * How the simulated server logs out (SIM_LOGOUT):
+ *   rest    POST <context>/server/rest/auth/logout answers 200 JSON and ends the login
+ *   spring  only POST <context>/logout (Spring Security's default): ends the login, 302 to the
+ *           login page; the REST path does not exist (404)
+ *   fake    both paths answer 200 but the login goes on (and keeps its license)
+ */
+export type LogoutStyle = 'rest' | 'spring' | 'fake';
 
 export interface LogoutCall {
   user: string | undefined;
+  /** the logout path called */
+  path: string;
   /** answer status; 0 while the call hangs, 499 when abandoned (client gone or simulator closed) */
   status: number;
   /** the credential used: bearer, basic, ptoken, session, or none */
@@ -27,6 +40,13 @@ export interface RequestRecord {
   atMs: number;
   /** answer status once known */
   status?: number;
+}
+
+/** An ERROR frame the STOMP server sent, or a SockJS session closed for broken framing. */
+export interface ProtocolErrorRecord {
+  user: string | undefined;
+  reason: string;
+  atMs: number;
 }
 
 /** Keeps the newest `capacity` entries. */
@@ -48,6 +68,13 @@ export interface SimContext {
   /** origin used in absolute redirects, e.g. http://127.0.0.1:8080 */
   origin: string;
   readonly issueSessionCookie: boolean;
+  /** what the notification/data sockets speak */
+  readonly wsProtocol: WsProtocol;
+  /** the STOMP server's heart-beat offer */
+  readonly stompHeartBeatMs: number;
+  readonly logoutStyle: LogoutStyle;
+  /** SIM_CSRF: Spring's cookie CSRF protection; undefined when off */
+  readonly csrf: CsrfGuard | undefined;
   readonly dataIntervalMs: number;
   readonly pollIntervalMs: number;
   readonly auth: Authenticator;
@@ -56,6 +83,7 @@ export interface SimContext {
   readonly sockets: SocketRegistry;
   readonly logoutCalls: Ring<LogoutCall>;
   readonly requests: Ring<RequestRecord>;
+  readonly protocolErrors: Ring<ProtocolErrorRecord>;
   readonly log: FastifyBaseLogger;
   /** the request's record in `requests` (set by the first hook) */
   readonly recordOf: WeakMap<FastifyRequest, RequestRecord>;

@@ -2,7 +2,8 @@
  * Panopticon simulator: the dashboard page's script (plain browser JS kept as a string, no build).
  *
  * It plays the Panopticon web client: a live-data socket, background polling, a user-action button,
- * and the notification socket that shows the timeout warning and follows the logout notice. All
+ * and the notification socket that shows the timeout warning and follows the logout notice. In the
+ * STOMP personalities one STOMP connection (stomp-client-script.ts) carries both subscriptions. All
  * URLs are built from `location` plus the context path, so the page works the same behind a proxy.
  */
 export const dashboardScript = String.raw`
@@ -31,16 +32,20 @@ export const dashboardScript = String.raw`
   }
 
   // live data
+  function showLive(msg) {
+    if (msg && msg.tile === 'sales') {
+      $('live-value').textContent = String(msg.value);
+      $('live-at').textContent = new Date(msg.at).toLocaleTimeString();
+    }
+  }
+
   function openDataSocket() {
     var ws = new WebSocket(wsUrl('/server/ws/data'));
     ws.onopen = function () { $('data-status').textContent = 'connected'; };
     ws.onmessage = function (event) {
       var msg;
       try { msg = JSON.parse(event.data); } catch (e) { return; }
-      if (msg && msg.tile === 'sales') {
-        $('live-value').textContent = String(msg.value);
-        $('live-at').textContent = new Date(msg.at).toLocaleTimeString();
-      }
+      showLive(msg);
     };
     ws.onclose = function (event) {
       $('data-status').textContent = 'closed (' + event.code + ')';
@@ -151,8 +156,21 @@ export const dashboardScript = String.raw`
     };
   }
 
-  openNotificationSocket();
-  openDataSocket();
+  // the sockets: two plain JSON sockets, or one STOMP connection (stomp-client-script.ts)
+  if (config.wsProtocol === 'stomp' || config.wsProtocol === 'sockjs-stomp') {
+    window.simStompTransport(config, {
+      onNotification: handleNotification,
+      onLive: showLive,
+      setNotifyStatus: function (text) { $('notify-status').textContent = text; },
+      setDataStatus: function (text) { $('data-status').textContent = text; },
+      signedOutByServer: function () { setStatus('You were signed out by the server.'); },
+      leaving: function () { return leaving; }
+    });
+  } else {
+    openNotificationSocket();
+    openDataSocket();
+  }
+
   setInterval(poll, config.pollIntervalMs);
 })();
 `;

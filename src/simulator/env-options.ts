@@ -2,6 +2,7 @@
  * Panopticon simulator: options from SIM_* environment variables (for main.ts, compose, the demo).
  */
 import type { SimulatorOptions } from './server.js';
+import { WS_PROTOCOLS, type WsProtocol } from './stomp-routes.js';
 import { loadUsersFile } from './users.js';
 
 /**
@@ -19,10 +20,13 @@ export const SIM_ENV_DOC: ReadonlyArray<readonly [name: string, meaning: string]
   ['SIM_TOKEN_SECRET', 'HS256 token secret (default: a fixed, public demo secret)'],
   ['SIM_USERS_FILE', 'JSON users file (default config/simulator-users.json)'],
   ['SIM_ISSUE_SESSION_COOKIE', 'true: also set a SESSION cookie at login (default false)'],
+  ['SIM_WS_PROTOCOL', 'json (two plain sockets), stomp (STOMP 1.2 over WebSocket) or sockjs-stomp (STOMP inside SockJS); default json'],
   ['SIM_DATA_INTERVAL_MS', 'live-data push interval (default 1000)'],
   ['SIM_POLL_INTERVAL_MS', 'dashboard background polling interval (default 5000)'],
   ['SIM_PUBLIC_ORIGIN', 'origin for the absolute login redirect (default http://127.0.0.1:PORT)'],
   ['SIM_LOG_LEVEL', 'pino level (default info)'],
+  ['SIM_LOGOUT', 'rest (REST logout path), spring (only POST <context>/logout, redirect answer) or fake (answers 200, ends nothing); default rest'],
+  ['SIM_CSRF', 'true: Spring-style CSRF (XSRF-TOKEN cookie, X-XSRF-TOKEN header required on POST/PUT/PATCH/DELETE); default false'],
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -60,10 +64,22 @@ export function optionsFromEnv(env: Env): SimulatorOptions {
   if (usersFile) opts.users = loadUsersFile(usersFile);
   const session = flag(env, 'SIM_ISSUE_SESSION_COOKIE');
   if (session !== undefined) opts.issueSessionCookie = session;
+  const wsProtocol = set(env, 'SIM_WS_PROTOCOL')?.trim().toLowerCase();
+  if (wsProtocol !== undefined) {
+    if (!(WS_PROTOCOLS as readonly string[]).includes(wsProtocol)) throw new Error(`SIM_WS_PROTOCOL=${JSON.stringify(env['SIM_WS_PROTOCOL'])}: expected one of ${WS_PROTOCOLS.join(', ')}`);
+    opts.wsProtocol = wsProtocol as WsProtocol;
+  }
   const dataMs = wholeNumber(env, 'SIM_DATA_INTERVAL_MS', 1);
   if (dataMs !== undefined) opts.dataIntervalMs = dataMs;
   const pollMs = wholeNumber(env, 'SIM_POLL_INTERVAL_MS', 1);
   if (pollMs !== undefined) opts.pollIntervalMs = pollMs;
+  const logout = set(env, 'SIM_LOGOUT')?.trim().toLowerCase();
+  if (logout !== undefined) {
+    if (logout !== 'rest' && logout !== 'spring' && logout !== 'fake') throw new Error(`SIM_LOGOUT=${JSON.stringify(env['SIM_LOGOUT'])}: expected rest, spring or fake`);
+    opts.logoutStyle = logout;
+  }
+  const csrf = flag(env, 'SIM_CSRF');
+  if (csrf !== undefined) opts.csrf = csrf;
   const origin = set(env, 'SIM_PUBLIC_ORIGIN');
   if (origin) opts.publicOrigin = new URL(origin).origin;
   return opts;

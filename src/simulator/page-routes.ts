@@ -5,7 +5,10 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { serialize } from 'cookie';
 import { SESSION_COOKIE, TOKEN_COOKIE, TOKEN_LIFETIME_SEC } from './auth.js';
 import { endLoginOf, noteIdentity, noteUser, requireUser, type SimContext } from './context.js';
+import { registerClientAssets } from './client-assets.js';
 import { dashboardPage, loginPage } from './pages.js';
+import { stompPageConfig } from './stomp-routes.js';
+import { handleLogout } from './logout.js';
 
 const MAX_REASON_CHARS = 200;
 
@@ -41,28 +44,38 @@ export function registerPageRoutes(app: FastifyInstance, sim: SimContext): void 
     }
     const { token, sessionId } = await sim.auth.createLogin(user, { withSession: sim.issueSessionCookie });
     noteUser(sim, request, user.username);
+    // Spring Security rotates the CSRF token when a user signs in
+    sim.csrf?.issueFor(request, reply);
     const cookies = [serialize(TOKEN_COOKIE, token, { path: cookiePath, sameSite: 'lax', maxAge: TOKEN_LIFETIME_SEC })];
     if (sessionId !== undefined) {
       cookies.push(serialize(SESSION_COOKIE, sessionId, { path: cookiePath, httpOnly: true, sameSite: 'lax' }));
     }
     sim.log.info({ user: user.username, licenses: sim.logins.licensesInUse() }, 'simulator: signed in');
-    return reply.code(302).header('set-cookie', cookies).header('location', `${sim.origin}${ctx}/`).send();
+    for (const cookie of cookies) reply.header('set-cookie', cookie);
+    return reply.code(302).header('location', `${sim.origin}${ctx}/`).send();
   });
 
-  // the dashboard's "Sign out" button
-  app.post(`${ctx}/logout`, async (request, reply) => {
-    const identity = await sim.auth.identify(request.headers);
-    if (identity) {
-      noteIdentity(sim, request, identity);
-      endLoginOf(sim, identity);
-    }
-    const expired = { path: cookiePath, maxAge: 0 };
-    return reply
-      .code(302)
-      .header('set-cookie', [serialize(TOKEN_COOKIE, '', expired), serialize(SESSION_COOKIE, '', { ...expired, httpOnly: true })])
-      .header('location', `${ctx}/login?reason=${encodeURIComponent('Signed out')}`)
-      .send();
-  });
+  if (sim.logoutStyle === 'rest') {
+    // the dashboard's "Sign out" button (the proxy logs out through the REST path)
+    app.post(`${ctx}/logout`, async (request, reply) => {
+      const identity = await sim.auth.identify(request.headers);
+      if (identity) {
+        noteIdentity(sim, request, identity);
+        endLoginOf(sim, identity);
+      }
+      const expired = { path: cookiePath, maxAge: 0 };
+      return reply
+        .code(302)
+        .header('set-cookie', [serialize(TOKEN_COOKIE, '', expired), serialize(SESSION_COOKIE, '', { ...expired, httpOnly: true })])
+        .header('location', `${ctx}/login?reason=${encodeURIComponent('Signed out')}`)
+        .send();
+    });
+  } else {
+    // Spring Security's logout (SIM_LOGOUT=spring) or the fake one: recorded, fails on purpose on demand
+    app.post(`${ctx}/logout`, async (request, reply) => handleLogout(sim, request, reply, 'redirect'));
+  }
+
+  registerClientAssets(app, ctx);
 
   app.register(async (scope) => {
     scope.addHook('onRequest', requireUser(sim, 'page'));
@@ -70,7 +83,7 @@ export function registerPageRoutes(app: FastifyInstance, sim: SimContext): void 
       scope.get(path, async (request, reply) => {
         const { user } = sim.identityOf.get(request)!;
         return sendHtml(reply, 200, dashboardPage({
-          contextPath: ctx, username: user.username, role: user.role, pollIntervalMs: sim.pollIntervalMs,
+          contextPath: ctx, username: user.username, role: user.role, pollIntervalMs: sim.pollIntervalMs, stomp: stompPageConfig(sim),
         }));
       });
     }

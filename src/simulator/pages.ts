@@ -2,7 +2,10 @@
  * Panopticon simulator: the HTML pages (login and dashboard), embedded so that `tsc` output needs
  * no asset files. They are plainly labelled as a simulator.
  */
+import { SOCKJS_BUNDLE, STOMP_BUNDLE, assetPath } from './client-assets.js';
 import { dashboardScript } from './dashboard-script.js';
+import { stompClientScript } from './stomp-client-script.js';
+import type { StompPageConfig } from './stomp-routes.js';
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -84,10 +87,20 @@ export interface DashboardPageOptions {
   username: string;
   role: string;
   pollIntervalMs: number;
+  /** the STOMP personalities' socket settings; undefined: two plain JSON sockets */
+  stomp?: StompPageConfig | undefined;
+}
+
+/** The client libraries and the STOMP transport, for the STOMP personalities only. */
+function stompScripts(contextPath: string, stomp: StompPageConfig | undefined): string {
+  if (!stomp) return '';
+  const bundles = stomp.wsProtocol === 'sockjs-stomp' ? [STOMP_BUNDLE, SOCKJS_BUNDLE] : [STOMP_BUNDLE];
+  return bundles.map((file) => `<script src="${escapeHtml(assetPath(contextPath, file))}"></script>\n`).join('')
+    + `<script>${stompClientScript}</script>\n`;
 }
 
 export function dashboardPage(opts: DashboardPageOptions): string {
-  const config = { contextPath: opts.contextPath, pollIntervalMs: opts.pollIntervalMs };
+  const config = { contextPath: opts.contextPath, pollIntervalMs: opts.pollIntervalMs, ...opts.stomp };
   return layout('Dashboard', `<main>
 <div class="card">
   <h1>Sales dashboard</h1>
@@ -118,5 +131,5 @@ export function dashboardPage(opts: DashboardPageOptions): string {
   </div>
 </div>
 <script type="application/json" id="sim-config">${scriptJson(config)}</script>
-<script>${dashboardScript}</script>`);
+${stompScripts(opts.contextPath, opts.stomp)}<script>${dashboardScript}</script>`);
 }

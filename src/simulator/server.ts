@@ -12,17 +12,20 @@ import websocket from '@fastify/websocket';
 import { pino, type Logger } from 'pino';
 import { registerApiRoutes } from './api-routes.js';
 import { Authenticator, type IssueTokenOptions } from './auth.js';
-import { Ring, pathOf, type LogoutCall, type RequestRecord, type SimContext } from './context.js';
+import { Ring, pathOf, type LogoutCall, type LogoutStyle, type RequestRecord, type SimContext } from './context.js';
+import { CsrfGuard } from './csrf.js';
 import { CONTROL_PREFIX, registerControlRoutes } from './control-routes.js';
 import { FailureControl, type FailureSwitches } from './failures.js';
 import { LoginRegistry, type LoginSummary } from './licenses.js';
 import { registerPageRoutes } from './page-routes.js';
 import { SocketRegistry } from './sockets.js';
+import { WS_PROTOCOLS, type WsProtocol } from './stomp-routes.js';
 import { defaultUsers, parseUsers, type SimUser } from './users.js';
 
 export type { SimUser } from './users.js';
 export type { FailureSwitches } from './failures.js';
 export type { IssueTokenOptions } from './auth.js';
+export type { WsProtocol } from './stomp-routes.js';
 
 export interface SimulatorOptions {
   /** listen address; default 127.0.0.1 */
@@ -37,6 +40,14 @@ export interface SimulatorOptions {
   tokenSecret?: string;
   /** also set a SESSION cookie at login (Panopticon 2024.1+); default false */
   issueSessionCookie?: boolean;
+  /** what the notification/data sockets speak: json (two plain sockets, default), stomp, sockjs-stomp */
+  wsProtocol?: WsProtocol;
+  /** the STOMP server's heart-beat offer (ms); default 10000 */
+  stompHeartBeatMs?: number;
+  /** how logout works (SIM_LOGOUT); default rest */
+  logoutStyle?: LogoutStyle;
+  /** Spring-style cookie CSRF protection (SIM_CSRF); default false */
+  csrf?: boolean;
   /** live-data push interval; default 1000 */
   dataIntervalMs?: number;
   /** the dashboard page's background polling interval; default 5000 */
@@ -56,9 +67,11 @@ export interface Simulator {
   /** units checked out per logged-in user */
   licensesInUse(): Record<string, number>;
   /** every call of the logout endpoint, oldest first (status 0 while hung, 499 if abandoned) */
-  readonly logoutCalls: ReadonlyArray<{ user: string | undefined; status: number; via: string; presented: readonly string[]; atMs: number }>;
+  readonly logoutCalls: ReadonlyArray<{ user: string | undefined; path: string; status: number; via: string; presented: readonly string[]; atMs: number }>;
   /** the most recent requests (bounded), oldest first */
   readonly requests: ReadonlyArray<{ method: string; path: string; user?: string; atMs: number; status?: number }>;
+  /** STOMP ERROR frames sent and SockJS sessions closed for broken framing, oldest first */
+  readonly protocolErrors: ReadonlyArray<{ user: string | undefined; reason: string; atMs: number }>;
   failures: FailureSwitches;
   /** Creates a login for the user (checking out units) and returns its token. */
   issueToken(username: string, opts?: IssueTokenOptions): Promise<string>;
@@ -72,6 +85,13 @@ export interface Simulator {
 const REQUESTS_KEPT = 1000;
 const LOGOUT_CALLS_KEPT = 10_000;
 const SHUTDOWN_CLOSE_WAIT_MS = 1000;
+const PROTOCOL_ERRORS_KEPT = 1000;
+
+function wsProtocolOf(raw: string | undefined): WsProtocol {
+  const value = raw ?? 'json';
+  if (!(WS_PROTOCOLS as readonly string[]).includes(value)) throw new Error(`wsProtocol must be one of ${WS_PROTOCOLS.join(', ')}, got ${JSON.stringify(raw)}`);
+  return value as WsProtocol;
+}
 
 function normaliseContextPath(raw: string): string {
   const trimmed = raw.replace(/\/+$/, '');
@@ -146,6 +166,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     contextPath,
     origin: '',
     issueSessionCookie: opts.issueSessionCookie ?? false,
+    wsProtocol: wsProtocolOf(opts.wsProtocol),
+    stompHeartBeatMs: positive('stompHeartBeatMs', opts.stompHeartBeatMs ?? 10_000),
+    logoutStyle: opts.logoutStyle ?? 'rest',
+    csrf: opts.csrf ? new CsrfGuard(contextPath === '' ? '/' : contextPath) : undefined,
     dataIntervalMs: positive('dataIntervalMs', opts.dataIntervalMs ?? 1000),
     pollIntervalMs: positive('pollIntervalMs', opts.pollIntervalMs ?? 5000),
     auth: new Authenticator(tokenSecret, users, logins),
@@ -154,6 +178,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     sockets,
     logoutCalls: new Ring<LogoutCall>(LOGOUT_CALLS_KEPT),
     requests: new Ring<RequestRecord>(REQUESTS_KEPT),
+    protocolErrors: new Ring(PROTOCOL_ERRORS_KEPT),
     log: app.log,
     recordOf: new WeakMap(),
     identityOf: new WeakMap(),
@@ -174,6 +199,12 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     },
   });
   addHooks(app, sim, shutdown.signal);
+  if (sim.csrf) {
+    const isControl = (request: { url: string }) => request.url.startsWith(`${CONTROL_PREFIX}/`);
+    const isSignIn = (request: { method: string; url: string }) => request.method === 'POST' && pathOf(request.url) === `${contextPath}/login`;
+    app.addHook('preHandler', sim.csrf.check((request) => isControl(request) || isSignIn(request)));
+    app.addHook('onSend', sim.csrf.offer(isControl));
+  }
   registerPageRoutes(app, sim);
   registerApiRoutes(app, sim);
   registerControlRoutes(app, sim);
@@ -183,7 +214,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const port = typeof address === 'object' && address ? address.port : (opts.port ?? 0);
   const url = `http://${loopbackFor(host)}:${port}`;
   sim.origin = (opts.publicOrigin ?? url).replace(/\/+$/, '');
-  log.info({ url, contextPath, publicOrigin: sim.origin }, 'Panopticon simulator listening');
+  log.info({ url, contextPath, publicOrigin: sim.origin, wsProtocol: sim.wsProtocol }, 'Panopticon simulator listening');
 
   const issueLogin = async (username: string, issueOpts?: IssueTokenOptions) => {
     const user = sim.auth.user(username);
@@ -209,6 +240,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     licensesInUse: () => logins.licensesInUse(),
     get logoutCalls() { return sim.logoutCalls.items; },
     get requests() { return sim.requests.items; },
+    get protocolErrors() { return sim.protocolErrors.items; },
     issueToken: async (username, issueOpts) => (await issueLogin(username, issueOpts)).token,
     issueLogin,
     logOutUser: (username) => {

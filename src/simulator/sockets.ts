@@ -1,12 +1,22 @@
 /**
- * Panopticon simulator: the two WebSockets and the bookkeeping that closes them on logout.
+ * Panopticon simulator: the WebSockets of the JSON personality and the bookkeeping that closes
+ * every socket (JSON, STOMP, SockJS) on logout.
  *
  *   <context>/server/ws/notifications  sends nothing by itself; answers a text "ping" with "pong"
  *   <context>/server/ws/data           pushes {"tile":"sales","value":n,"at":iso} every dataIntervalMs
+ * (the STOMP personalities are in stomp-routes.ts)
  */
 import type { WebSocket } from 'ws';
+import type { TextLink } from './stomp-session.js';
 
-export type SocketKind = 'notifications' | 'data';
+export type SocketKind = 'notifications' | 'data' | 'stomp';
+
+/** What the registry needs to end a socket: a WebSocket, or a SockJS session over one. */
+export interface ClosableSocket {
+  close(code: number, reason: string): void;
+  terminate(): void;
+  once(event: 'close', listener: () => void): unknown;
+}
 
 /** Close code and reason used when the socket's login ends. */
 export const LOGGED_OUT_CLOSE = { code: 4001, reason: 'logged out' } as const;
@@ -19,9 +29,9 @@ interface Tracked {
 }
 
 export class SocketRegistry {
-  private readonly open = new Map<WebSocket, Tracked>();
+  private readonly open = new Map<ClosableSocket, Tracked>();
 
-  add(ws: WebSocket, info: Tracked): void {
+  add(ws: ClosableSocket, info: Tracked): void {
     this.open.set(ws, info);
     ws.once('close', () => this.open.delete(ws));
   }
@@ -61,7 +71,7 @@ export class SocketRegistry {
   }
 
   counts(): Record<SocketKind, number> {
-    const out: Record<SocketKind, number> = { notifications: 0, data: 0 };
+    const out: Record<SocketKind, number> = { notifications: 0, data: 0, stomp: 0 };
     for (const info of this.open.values()) out[info.kind] += 1;
     return out;
   }
@@ -87,4 +97,14 @@ export function answerPings(ws: WebSocket): void {
   ws.on('message', (data, isBinary) => {
     if (!isBinary && data.toString() === 'ping') ws.send('pong');
   });
+}
+
+/** A plain WebSocket as a text link (STOMP directly over WebSocket). */
+export function webSocketLink(ws: WebSocket): TextLink {
+  return {
+    send: (text) => { if (ws.readyState === ws.OPEN) ws.send(text); },
+    close: (code, reason) => ws.close(code, reason),
+    onText: (listener) => ws.on('message', (data) => listener(Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer))),
+    onClose: (listener) => ws.once('close', () => listener()),
+  };
 }

@@ -3,6 +3,7 @@
  * user:<name>`, and its logout endpoint can fail on purpose, per credential and per attempt.
  *
  *   GET  <context>/server/rest/server/myself   {"username": name} for a known bearer, else 401
+ *                                              (a bearer whose logout answered 2xx is unknown)
  *   POST <context>/server/rest/auth/logout     behaviour(credential, attempt, clockMs) decides:
  *                                              a status, 'hang' (no answer until the caller gives
  *                                              up) or 'close' (connection destroyed unanswered);
@@ -70,7 +71,8 @@ export async function startFakePanopticon(opts: FakePanopticonOptions = {}): Pro
     behaviour: (() => 200) as LogoutBehaviour,
   };
 
-  const userOf = (req: http.IncomingMessage) => /^Bearer user:(\S+)$/.exec(req.headers.authorization ?? '')?.[1];
+  // a credential whose logout was answered 2xx is gone: the server no longer knows it
+  const userOf = (req: http.IncomingMessage) => state.released.has(req.headers.authorization ?? '') ? undefined : /^Bearer user:(\S+)$/.exec(req.headers.authorization ?? '')?.[1];
 
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0];

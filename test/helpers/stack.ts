@@ -88,41 +88,47 @@ export async function startStack(t: Test, opts: StackOptions): Promise<Stack> {
       return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     },
     logText: () => lines.join('\n'),
-    async login(user, password = user) {
-      const res = await request(`${proxy.url}/panopticon/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ username: user, password }).toString(),
-      });
-      await res.body.dump();
-      if (res.statusCode !== 302) throw new Error(`login of ${user} answered ${res.statusCode}`);
-      const setCookie = ([] as string[]).concat(res.headers['set-cookie'] ?? []);
-      return setCookie.map((c) => c.split(';', 1)[0]).join('; ');
-    },
+    login: (user, password) => loginAt(proxy.url, user, password),
     get,
-    async openSocket(path, cookie) {
-      const ws = new WebSocket(proxy.url.replace('http', 'ws') + path, { headers: { cookie } });
-      const messages: string[] = [];
-      const waiters: Array<{ match: (m: string) => boolean; resolve: (m: string) => void }> = [];
-      ws.on('message', (data) => {
-        const text = String(data);
-        messages.push(text);
-        for (const w of [...waiters]) if (w.match(text)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(text); }
+    openSocket: (path, cookie) => openRecordingSocket(t, proxy.url, path, cookie),
+  };
+}
+
+/** Logs in through the login form at `baseUrl`; returns the Cookie header value to send. */
+export async function loginAt(baseUrl: string, user: string, password = user): Promise<string> {
+  const res = await request(`${baseUrl}/panopticon/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username: user, password }).toString(),
+  });
+  await res.body.dump();
+  if (res.statusCode !== 302) throw new Error(`login of ${user} answered ${res.statusCode}`);
+  const setCookie = ([] as string[]).concat(res.headers['set-cookie'] ?? []);
+  return setCookie.map((c) => c.split(';', 1)[0]).join('; ');
+}
+
+/** Opens a WebSocket to `baseUrl` + `path` with the cookie and records what it receives. */
+export async function openRecordingSocket(t: Test, baseUrl: string, path: string, cookie: string): Promise<RecordingSocket> {
+  const ws = new WebSocket(baseUrl.replace('http', 'ws') + path, { headers: { cookie } });
+  const messages: string[] = [];
+  const waiters: Array<{ match: (m: string) => boolean; resolve: (m: string) => void }> = [];
+  ws.on('message', (data) => {
+    const text = String(data);
+    messages.push(text);
+    for (const w of [...waiters]) if (w.match(text)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(text); }
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+  await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`))); });
+  t.teardown(() => ws.terminate());
+  return {
+    ws, messages, closed,
+    next(match = () => true, timeoutMs = 5000) {
+      const found = messages.find(match);
+      if (found !== undefined) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching message within ${timeoutMs} ms; got ${JSON.stringify(messages.slice(-5))}`)), timeoutMs);
+        waiters.push({ match, resolve: (m) => { clearTimeout(timer); resolve(m); } });
       });
-      const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
-      await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`))); });
-      t.teardown(() => ws.terminate());
-      return {
-        ws, messages, closed,
-        next(match = () => true, timeoutMs = 5000) {
-          const found = messages.find(match);
-          if (found !== undefined) return Promise.resolve(found);
-          return new Promise((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error(`no matching message within ${timeoutMs} ms; got ${JSON.stringify(messages.slice(-5))}`)), timeoutMs);
-            waiters.push({ match, resolve: (m) => { clearTimeout(timer); resolve(m); } });
-          });
-        },
-      };
     },
   };
 }

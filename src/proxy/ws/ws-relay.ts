@@ -295,6 +295,12 @@ export class RawClientSocket {
     this.#pair.closeBoth(code, reason);
   }
 
+  /** Reads both sides again (a side held back would never read its peer's closing frame). */
+  resume(): void {
+    this.#pair.down.resume();
+    this.#pair.up.resume();
+  }
+
   terminate(): void {
     this.#pair.terminate();
   }
