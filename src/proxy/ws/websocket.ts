@@ -45,6 +45,9 @@ import { dialRawUpstream, type RawUpstream, type RefusedUpgrade, type UpstreamDi
 const kUpstream = Symbol('stp.upstreamSocket');
 type UpgradeRequest = TrackedRequest & { [kUpstream]?: RawUpstream };
 
+/** how long open pairs get at shutdown to finish their closing handshakes */
+const SHUTDOWN_CLOSE_WAIT_MS = 300;
+
 /** name of the router constraint that separates upgrade requests from plain GETs */
 export const UPGRADE_CONSTRAINT = 'stpUpgrade';
 const UPGRADE_VALUE = 'websocket';
@@ -124,10 +127,15 @@ export function registerWebSocketRoutes(app: FastifyInstance, opts: WebSocketPro
   };
   const keepAlive = new KeepAlive<RawPair>(config.wsPingMs);
   const pairs = new Set<RawPair>();
-  // before the server stops: upgraded connections are not the HTTP server's to close
+  // before the server stops: upgraded connections are not the HTTP server's to close, and the
+  // server's close waits for them. Each pair gets a closing handshake; one that cannot finish it
+  // promptly (a peer that does not read) is cut.
   app.addHook('preClose', async () => {
     keepAlive.stop();
     for (const pair of pairs) pair.closeBoth(1001, 'proxy shutting down');
+    const deadline = Date.now() + SHUTDOWN_CLOSE_WAIT_MS;
+    while (pairs.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    for (const pair of pairs) pair.terminate();
   });
   app.addHook('onClose', async () => {
     for (const pair of pairs) pair.terminate();

@@ -37,6 +37,7 @@ export interface RelayEvents {
 const GOING_AWAY = 1001;
 const PROTOCOL_ERROR = 1002;
 const INVALID_PAYLOAD = 1007;
+const POLICY_VIOLATION = 1008;
 const TOO_BIG = 1009;
 const INTERNAL_ERROR = 1011;
 /** server messages larger than this are not shown to a watching inspector */
@@ -75,6 +76,7 @@ class Direction {
   closeWritten = false;
   /** a close frame went out: nothing more is written */
   #closeOut = false;
+  /** a frame other than a ping arrived since the last heartbeat */
   heard = true;
   paused = false;
 
@@ -123,7 +125,6 @@ class Direction {
   }
 
   readonly onData = (chunk: Buffer): void => {
-    this.heard = true;
     if (this.closeCode !== undefined) return;
     let buf = chunk;
     if (this.#partial !== undefined) {
@@ -140,6 +141,7 @@ class Direction {
     let from = 0;
     while (pos < buf.length) {
       if (this.#remaining > 0) {
+        if (this.#header?.opcode !== OP_PING) this.heard = true;
         const take = Math.min(this.#remaining, buf.length - pos);
         const part = buf.subarray(pos, pos + take);
         if (this.#held !== undefined) this.#held.push(part);
@@ -168,6 +170,9 @@ class Direction {
           }
           this.#header = h;
           this.#remaining = h.payloadBytes;
+          // a peer that only pings (and never reads the pongs) is not thereby alive
+          if (h.opcode !== OP_PING) this.heard = true;
+          else if (this.pair.pingsUnread(this, h.headerBytes + h.payloadBytes)) return;
           const wholeText = h.fin && h.opcode === OP_TEXT && !h.rsv1;
           if (this.fromClient && inspector !== undefined && wholeText && h.payloadBytes <= inspector.clientLimitBytes) {
             this.#write(buf.subarray(from, pos));
@@ -318,6 +323,7 @@ export class RawPair {
   readonly #highWaterBytes: number;
   readonly #events: RelayEvents;
   #closedReported = false;
+  #unreadPingBytes = 0;
   #failStatus: number | undefined;
   readyState: 0 | 1 | 2 | 3 = 1;
 
@@ -349,6 +355,24 @@ export class RawPair {
     if (upstreamHead.length > 0) this.toClient.onData(upstreamHead);
     this.up.resume();
     this.down.resume();
+  }
+
+  /**
+   * Counts a ping from `d`'s source while that source does not read what it is sent (its
+   * partner is held back for it): the pongs would only pile up, so past maxBufferedBytes of such
+   * pings the pair is closed (1008). True when it was.
+   */
+  pingsUnread(d: Direction, bytes: number): boolean {
+    const back = d === this.toUpstream ? this.toClient : this.toUpstream;
+    if (!back.paused) {
+      this.#unreadPingBytes = 0;
+      return false;
+    }
+    this.#unreadPingBytes += bytes;
+    if (this.#unreadPingBytes <= this.#highWaterBytes) return false;
+    this.fail(POLICY_VIOLATION);
+    d.source.destroy();
+    return true;
   }
 
   /** pauses a source whose target has too much queued, until the target drained */
