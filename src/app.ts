@@ -20,6 +20,7 @@ import { IdentityResolver } from './identity/resolver.js';
 import { UpstreamWhoami } from './identity/whoami.js';
 import { WhoamiHealth } from './identity/whoami-health.js';
 import { ActivityRules } from './activity/rules.js';
+import { PeriodicDetector, periodicOptions } from './activity/periodic.js';
 import { systemClock, type Clock } from './sessions/clock.js';
 import { MemorySessionStore } from './sessions/memory-store.js';
 import type { SessionStore } from './sessions/store.js';
@@ -184,10 +185,11 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
     : undefined;
   persister?.start();
 
+  const periodic = config.detectPeriodic ? new PeriodicDetector(periodicOptions(config, () => engine.settings.timeoutMs)) : undefined;
   const onHttpTransport = (user: string, transport: string) => registry.noteHttpTransport(user, transport, clock.now());
-  const hooks = createActivityHooks({ mode, clock, resolver, rules, engine, stale, metrics, logger, csrfCookie: config.csrfCookie, onHttpTransport });
+  const hooks = createActivityHooks({ mode, clock, resolver, rules, periodic, engine, stale, metrics, logger, csrfCookie: config.csrfCookie, onHttpTransport });
   const proxy = await buildProxyServer({ config, logger, registry, hooks, inspection: localNotifier });
-  registerResetRoutes(proxy, { paths: config.resetPaths, resolver, engine, stale, clock, metrics, shadow: mode === 'shadow' });
+  registerResetRoutes(proxy, { paths: config.resetPaths, resolver, engine, periodic, stale, clock, metrics, shadow: mode === 'shadow' });
   const storeDegraded = link ? () => !link.up : undefined;
   const health = { config, settingsLoaded: () => true, upstreamReachable: createUpstreamProbe(config.upstream), storeDegraded };
   registerHealthRoutes(proxy, config.internalPrefix, health);
@@ -200,7 +202,7 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
     }),
     whoami: () => whoamiHealth.report(),
   };
-  const admin = await buildAdminServer({ ...health, engine, registry, metrics, logger, audit, clock, upstream, replicas });
+  const admin = await buildAdminServer({ ...health, engine, periodic, registry, metrics, logger, audit, clock, upstream, replicas });
   // Start serving even when Redis is not reachable yet (degraded); give it a moment to join first.
   if (link && !(await link.waitUntilUp(REDIS_START_WAIT_MS))) logger.warn({ event: 'redis-down', replica: link.replicaId }, 'Redis not reachable at start: serving degraded until it is');
 

@@ -302,7 +302,8 @@ t.test('sessions list, one session, explanation', async (t) => {
   t.match(carol, { state: 'exempt', exempt: true, deadlineMs: null, msUntilTimeout: null, deadlineIso: null });
 
   const one = (await s.get('/admin/sessions/alice')).json();
-  t.same({ ...one, recent: undefined, explanation: undefined }, { ...alice, recent: undefined, explanation: undefined }, 'same view as in the list');
+  t.same({ ...one, recent: undefined, explanation: undefined, patterns: undefined }, { ...alice, recent: undefined, explanation: undefined }, 'same view as in the list');
+  t.same(one.patterns, [], 'no request patterns known (requests went straight to the engine)');
   t.equal(one.recent.length, 5);
   t.same(one.recent[0], { atMs: t0, iso: new Date(t0).toISOString(), method: 'GET', path: '/panopticon/x', counted: true, rule: 'counted' });
   t.same(one.recent[4], { atMs: t0 + 2 * MINUTE_MS, iso: new Date(t0 + 2 * MINUTE_MS).toISOString(), method: 'GET', path: '/panopticon/server/rest/data/q3', counted: false, rule: PASSIVE_RULE });

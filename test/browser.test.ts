@@ -27,6 +27,8 @@ const WATCH_MARGIN_MS = 1500;
 const SLACK_MS = 15_000;
 
 const timings: string[] = [];
+/** pauses between a person's clicks (irregular on purpose) */
+const CLICK_PAUSES_MS = [600, 1100, 750, 1400, 900, 650];
 
 function dashboardUrl(s: Stack): string {
   return `${s.proxy.url}${CTX}/`;
@@ -173,6 +175,32 @@ if (browser) {
     t.notOk('bob' in s.sim.licensesInUse(), 'going back did not sign him in again');
   });
 
+  t.test('idle user with an auto-refreshing dashboard (a timer on a path in no list): warned and logged out one timeout after the page load', async (t) => {
+    const minutes = 0.2;
+    const s = await startStack(t, { properties: props({ enabled: true, minutes, 'notification.minutes': 0.05 }), simulator: { ...SIM, autoRefreshMs: 1000 } });
+    const tab = await openPage(await newContext(t, b));
+    const { page } = tab;
+    await openDashboard(t, s, tab, 'dave');
+    const refreshPath = `${CTX}/server/rest/dashboards/7/refresh`;
+    const refreshes = () => s.sim.requests.filter((r) => r.path === refreshPath && r.user === 'dave');
+
+    await dialogOf(page).waitFor({ state: 'visible', timeout: minutes * MINUTE_MS + SLACK_MS });
+    const view = timedView(s, 'dave');
+    onTime(t, 'warning dialog (dave, auto-refreshing page)', await firstDialogShownAt(tab), view.warnAtMs, view.idleSinceMs);
+    t.ok(refreshes().filter((r) => r.atMs > view.idleSinceMs).length >= 6, `the page kept refreshing while dave was idle (${refreshes().length} refreshes)`);
+    t.match(await page.locator('#auto-refresh-status').textContent(), /\(200\)$/, 'the page shows its last auto-refresh');
+    const marked = s.proxy.engine.describe('dave')!.recent.filter((n) => n.rule.startsWith(`periodic:GET ${CTX}/server/rest/dashboards/:n/refresh@`));
+    t.ok(marked.length >= 1, `the refreshes are marked as a timer's (${marked[0]?.rule})`);
+    await screenshot(page, 'warning-dialog-auto-refresh-dave.png');
+
+    await page.waitForURL(/\/panopticon\/login\?reason=/, { timeout: view.deadlineMs - Date.now() + SLACK_MS });
+    const logoutFrames = tab.framesWith('LogoutNotification');
+    t.ok(logoutFrames.length >= 1, 'the page received the logout frame');
+    onTime(t, 'logout frame (dave, auto-refreshing page)', logoutFrames[0]!.at, view.deadlineMs, view.idleSinceMs);
+    t.equal(s.proxy.engine.describe('dave')!.idleSinceMs, view.idleSinceMs, 'idle time ran from the page load throughout');
+    await eventually('dave\'s units released', () => !('dave' in s.sim.licensesInUse()), 10_000);
+  });
+
   t.test('two tabs of one user: the warning shows in both; activity in one keeps both signed in', async (t) => {
     const minutes = 0.1;
     const timeoutMs = minutes * MINUTE_MS;
@@ -207,7 +235,8 @@ if (browser) {
         tabA.page.locator('#refresh-btn').click({ timeout: 5000 }),
       ]);
       statuses.push(response.status());
-      await idle(1000);
+      // a person's pace, not a metronome: clicks at a steady interval would be taken for a timer
+      await idle(CLICK_PAUSES_MS[statuses.length % CLICK_PAUSES_MS.length]!);
     }
     t.ok(statuses.length >= 4 && statuses.every((st) => st === 200), `tab A refreshed ${statuses.length} times: ${statuses.join(',')}`);
     t.ok(Date.now() > stayAt + timeoutMs, `${Date.now() - stayAt} ms since "Stay signed in": more than a full period, so only the refreshes kept the session`);

@@ -216,3 +216,42 @@ t.test('an action that throws is logged and does not stop other users', async (t
   t.same(done, ['good']);
   t.equal(errors.length, 1);
 });
+
+t.test('retractActivity: a timer\'s activity is taken back, and the warning and logout move with it', async (t) => {
+  const { clock, engine, events, t0 } = makeEngine(settings({ minutes: 10, notify: 2 }));
+  engine.recordActivity('alice', 'GET', '/panopticon/', cred('a1'), 'sec-fetch-user');
+  const real = engine.describe('alice')!.lastActivity!;
+  t.equal(real.rule, 'sec-fetch-user', 'the rule that made it count is kept');
+  for (let i = 0; i < 5; i++) {
+    clock.advance(60_000);
+    engine.recordActivity('alice', 'GET', '/refresh');
+  }
+  t.equal(engine.describe('alice')!.deadlineMs, t0 + 15 * MINUTE_MS, 'the timer moved the deadline while it was learned');
+  t.equal(engine.retractActivity('alice', real), true);
+  const v = engine.describe('alice')!;
+  t.equal(v.idleSinceMs, t0);
+  t.equal(v.deadlineMs, t0 + 10 * MINUTE_MS);
+  t.same(v.lastActivity, real, 'the last counted request is the real one again');
+  t.equal(engine.retractActivity('alice', { ...real, atMs: t0 + 1 }), false, 'never moves forward');
+  clock.advance(3 * MINUTE_MS - 1); // t0 + 8 min - 1
+  t.same(events, []);
+  clock.advance(1);
+  t.match(events, [{ kind: 'warn', atMs: t0 + 8 * MINUTE_MS }], 'warned at the earlier time');
+  clock.advance(2 * MINUTE_MS);
+  t.match(events[1], { kind: 'logout', atMs: t0 + 10 * MINUTE_MS });
+  t.equal(engine.retractActivity('alice', { ...real, atMs: t0 - 1 }), false, 'a logged-out user is left alone');
+  t.equal(engine.retractActivity('nobody', real), false);
+});
+
+t.test('retractActivity past the deadline logs out at once', async (t) => {
+  const { clock, engine, events, t0 } = makeEngine(settings({ minutes: 10, notify: 0 }));
+  engine.recordActivity('alice', 'GET', '/a');
+  const real = engine.describe('alice')!.lastActivity!;
+  for (let i = 0; i < 12; i++) {
+    clock.advance(MINUTE_MS);
+    engine.recordActivity('alice', 'GET', '/refresh');
+  }
+  engine.retractActivity('alice', real);
+  clock.advance(0);
+  t.match(events, [{ kind: 'logout', user: 'alice', atMs: t0 + 12 * MINUTE_MS }]);
+});

@@ -348,7 +348,8 @@ t.test('users: the file matches the built-in copy; bad lists are refused', async
 });
 
 t.test('options from SIM_* variables', async (t) => {
-  t.same(optionsFromEnv({}), { host: '0.0.0.0', port: 8080, tokenSecret: DEMO_TOKEN_SECRET });
+  t.same(optionsFromEnv({}), { host: '0.0.0.0', port: 8080, tokenSecret: DEMO_TOKEN_SECRET, autoRefreshMs: 5000 });
+  t.match(optionsFromEnv({ SIM_AUTO_REFRESH_MS: '0' }), { autoRefreshMs: 0 }, 'the auto-refresh timer can be turned off');
   t.match(optionsFromEnv({ SIM_PORT: '9000', SIM_CONTEXT_PATH: '', SIM_ISSUE_SESSION_COOKIE: 'yes', SIM_DATA_INTERVAL_MS: '250', SIM_PUBLIC_ORIGIN: 'http://sim:9000/' }),
     { port: 9000, contextPath: '', issueSessionCookie: true, dataIntervalMs: 250, publicOrigin: 'http://sim:9000' });
   t.throws(() => optionsFromEnv({ SIM_PORT: 'x' }), /SIM_PORT/);

@@ -47,6 +47,9 @@ ${HISTORY_SECTION_HTML}
   <h2 id="detail-title"></h2>
   <p id="detail-explanation"></p>
   ${TIMELINE_HTML}
+  <h3>Request patterns (timers do not count)</h3>
+  <table><thead><tr><th>Request shape</th><th>State</th><th>Interval</th><th>Timer since</th><th>Seen</th><th>As timer</th></tr></thead><tbody id="detail-patterns"></tbody></table>
+  <h3>Recent requests</h3>
   <table><thead><tr><th>Time</th><th>Request</th><th>Counted</th><th>Rule</th></tr></thead><tbody id="detail-recent"></tbody></table>
   <button id="detail-close" type="button">Close</button>
 </section>
@@ -281,6 +284,19 @@ ${UPSTREAM_SCRIPT}
         frag.appendChild(tr);
       });
       body.replaceChildren(frag);
+      var patterns = document.createDocumentFragment();
+      (v.patterns || []).forEach(function (p) {
+        var tr = document.createElement('tr');
+        cell(tr, p.method + ' ' + p.shape, 'path');
+        cell(tr, p.state);
+        cell(tr, p.interval === null ? '-' : p.interval);
+        if (p.timerSinceMs === null) cell(tr, '-');
+        else cell(tr, clockText(p.timerSinceMs), 'time', p.timerSinceIso);
+        cell(tr, String(p.seen));
+        cell(tr, String(p.timerRequests));
+        patterns.appendChild(tr);
+      });
+      $('detail-patterns').replaceChildren(patterns);
       $('detail').hidden = false;
       document.dispatchEvent(new CustomEvent('stp-session-detail', { detail: v }));
     }).catch(function (err) { show(user + ': ' + err.message, true); });

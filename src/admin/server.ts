@@ -14,6 +14,8 @@ import { RECENT_NOTES_MAX } from '../sessions/store.js';
 import type { SocketRegistry, UserReachability } from '../notifications/registry.js';
 import { systemClock } from '../sessions/clock.js';
 import type { ProxyMetrics } from './metrics.js';
+import type { PatternView, PeriodicDetector } from '../activity/periodic.js';
+import { intervalText } from '../activity/periodic.js';
 import { assertAdminBindingSafe, registerAdminAuth } from './auth.js';
 import { HEALTH_PATHS, registerHealthRoutes } from './health.js';
 import { ActivityHistory, registerHistoryRoute } from './history.js';
@@ -23,6 +25,8 @@ import { upstreamJson, type UpstreamProviders } from './upstream.js';
 export interface AdminDeps {
   config: DeploymentConfig;
   engine: SessionEngine;
+  /** the timers recognised per user (undefined when periodic detection is off) */
+  periodic?: Pick<PeriodicDetector, 'describe' | 'noteGenuine'>;
   registry: SocketRegistry;
   metrics: ProxyMetrics;
   logger: pino.Logger;
@@ -61,6 +65,20 @@ export interface AdminSessionJson {
   /** whether the user can be warned: notification sockets that can / cannot carry a warning, HTTP transport seen */
   reachability: UserReachability;
   credentials: number;
+}
+
+/** A request pattern of a user as the admin API shows it. */
+export interface AdminPatternJson {
+  method: string;
+  shape: string;
+  state: PatternView['state'];
+  intervalMs: number | null;
+  interval: string | null;
+  timerSinceMs: number | null;
+  timerSinceIso: string | null;
+  seen: number;
+  timerRequests: number;
+  lastSeenMs: number;
 }
 
 export interface AdminNoteJson {
@@ -150,6 +168,7 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
     return {
       ...sessionJson(view, sockets, now),
       recent: view.recent.map(noteJson),
+      patterns: (deps.periodic?.describe(view.user, now) ?? []).map(patternJson),
       explanation: explain(view, now, config.mode),
     };
   });
@@ -175,6 +194,7 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
     }
     engine.extend(user);
     const after = engine.describe(user)!;
+    if (after.lastActivity) deps.periodic?.noteGenuine(user, after.lastActivity);
     audit.info(
       { event: 'admin-extend', user, from: req.ip, previousDeadlineMs: before.deadlineMs ?? null, deadlineMs: after.deadlineMs ?? null },
       'admin extended a session',
@@ -229,6 +249,21 @@ function sessionJson(v: SessionView, sockets: SocketCounts, nowMs: number): Admi
 
 function noteJson(n: RequestNote): AdminNoteJson {
   return { atMs: n.atMs, iso: iso(n.atMs), method: n.method, path: n.path, counted: n.counted, rule: n.rule };
+}
+
+function patternJson(p: PatternView): AdminPatternJson {
+  return {
+    method: p.method,
+    shape: p.shape,
+    state: p.state,
+    intervalMs: p.intervalMs === undefined ? null : Math.round(p.intervalMs),
+    interval: p.intervalMs === undefined ? null : intervalText(p.intervalMs),
+    timerSinceMs: p.timerSinceMs ?? null,
+    timerSinceIso: p.timerSinceMs === undefined ? null : iso(p.timerSinceMs),
+    seen: p.seen,
+    timerRequests: p.timerRequests,
+    lastSeenMs: p.lastSeenMs,
+  };
 }
 
 /** Earliest deadline first; users without a deadline last, by name. */

@@ -41,6 +41,13 @@ export interface DeploymentConfig {
   readonly notifyFraming: FramingSetting;
   readonly notifyDestinations: readonly string[];
   readonly resetPaths: readonly string[];
+  readonly activePaths: readonly string[];
+  readonly detectPeriodic: boolean;
+  readonly periodicRepeats: number;
+  readonly periodicTolerancePercent: number;
+  readonly periodicMinIntervalMs: number;
+  readonly periodicMaxInterval: PeriodicMaxInterval;
+  readonly periodicForgetAfterMs: number;
   // logout
   readonly logoutMethod: string;
   /** ordered logout candidates, methods filled in from logoutMethod */
@@ -86,6 +93,9 @@ export interface HostPort {
   readonly port: number;
 }
 
+/** The longest interval of a timer that is recognised: a share of the session timeout, or fixed. */
+export type PeriodicMaxInterval = { readonly percentOfTimeout: number } | { readonly ms: number };
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -130,6 +140,25 @@ const BOOL = (name: string, def: boolean) => (raw: Raw) => {
   if (v === 'true' || v === '1' || v === 'yes') return true;
   if (v === 'false' || v === '0' || v === 'no') return false;
   throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected true or false`);
+};
+
+const PERCENT = (name: string, def: number, min: number, max: number) => (raw: Raw) => {
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max) throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected a number of percent from ${min} to ${max}`);
+  return n;
+};
+
+const MAX_INTERVAL = (name: string, def: PeriodicMaxInterval) => (raw: Raw): PeriodicMaxInterval => {
+  if (raw === undefined || raw === '') return def;
+  const v = raw.trim();
+  if (v.endsWith('%')) {
+    const pct = Number(v.slice(0, -1));
+    if (v.length > 1 && Number.isFinite(pct) && pct > 0 && pct <= 100) return { percentOfTimeout: pct };
+  } else if (/^\d+$/.test(v) && Number(v) >= 1) {
+    return { ms: Number(v) };
+  }
+  throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected a share of the session timeout such as "50%" (above 0, at most 100) or a whole number of milliseconds`);
 };
 
 /** A cookie or header name: an HTTP token. */
@@ -241,6 +270,13 @@ export const SETTINGS: readonly SettingRow[] = [
   },
   { env: 'PROXY_NOTIFY_DESTINATIONS', key: 'notifyDestinations', doc: '(any destination containing `notification`, any case)', meaning: 'Comma-separated globs of STOMP destinations that are notification subscriptions (only those get warnings)', parse: LIST(() => []) },
   { env: 'PROXY_RESET_PATHS', key: 'resetPaths', doc: '`/rest/user/timeout/reset,<context>/server/rest/user/timeout/reset`', meaning: 'Paths of the timeout reset service, answered by the proxy', parse: LIST((c) => ['/rest/user/timeout/reset', `${c.contextPath}/server/rest/user/timeout/reset`]) },
+  { env: 'PROXY_ACTIVE_PATHS', key: 'activePaths', doc: '(none)', meaning: 'Comma-separated globs (optionally `METHOD ` prefixed) of requests that always count as activity; they win over passive paths and periodic detection', parse: LIST(() => []) },
+  { env: 'PROXY_DETECT_PERIODIC', key: 'detectPeriodic', doc: '`true`', meaning: 'Recognise timers (requests of one shape at a steady interval) per user and stop counting them', parse: BOOL('PROXY_DETECT_PERIODIC', true) },
+  { env: 'PROXY_PERIODIC_REPEATS', key: 'periodicRepeats', doc: '`5`', meaning: 'Steady gaps in a row that make a request shape a timer (so the 6th request at that interval is the first not counted)', parse: MS('PROXY_PERIODIC_REPEATS', 5, 2) },
+  { env: 'PROXY_PERIODIC_TOLERANCE_PERCENT', key: 'periodicTolerancePercent', doc: '`11`', meaning: "How far a gap may be from the timer's mean interval, in percent (11 covers timers with ±5 % jitter)", parse: PERCENT('PROXY_PERIODIC_TOLERANCE_PERCENT', 11, 1, 50) },
+  { env: 'PROXY_PERIODIC_MIN_INTERVAL_MS', key: 'periodicMinIntervalMs', doc: '`500`', meaning: 'Gaps shorter than this never make a timer (a person clicking quickly)', parse: MS('PROXY_PERIODIC_MIN_INTERVAL_MS', 500, 1) },
+  { env: 'PROXY_PERIODIC_MAX_INTERVAL', key: 'periodicMaxInterval', doc: '`50%` (of the session timeout)', meaning: 'Longest timer interval recognised: a share of `timeout.session.minutes` (`50%`) or milliseconds (`3600000`)', parse: MAX_INTERVAL('PROXY_PERIODIC_MAX_INTERVAL', { percentOfTimeout: 50 }) },
+  { env: 'PROXY_PERIODIC_FORGET_AFTER_MS', key: 'periodicForgetAfterMs', doc: '`600000` (10 min)', meaning: "A request shape not seen for this long (or twice its interval, if longer) is forgotten", parse: MS('PROXY_PERIODIC_FORGET_AFTER_MS', 600_000, 1) },
   { env: 'PROXY_LOGOUT_METHOD', key: 'logoutMethod', doc: '`POST`', meaning: 'HTTP method of every logout candidate written without one (the default list included)', parse: (raw) => configError(() => parseLogoutMethod(raw)) },
   {
     env: 'PROXY_LOGOUT_PATH', key: 'logoutPath', doc: '`POST <context>/server/rest/auth/logout, POST <context>/logout`',
@@ -345,6 +381,9 @@ export function loadDeploymentConfig(
   const stateKey = loadStateKey(cfg);
   if (cfg.store === 'redis' && !stateKey) {
     throw new ConfigError('PROXY_STORE=redis needs PROXY_STATE_KEY or PROXY_STATE_KEY_FILE: the credentials kept in Redis for the logout call are encrypted with it (every replica needs the same key)');
+  }
+  if (cfg.periodicMaxInterval && 'ms' in cfg.periodicMaxInterval && cfg.periodicMaxInterval.ms < cfg.periodicMinIntervalMs) {
+    throw new ConfigError(`PROXY_PERIODIC_MAX_INTERVAL (${cfg.periodicMaxInterval.ms}) must not be below PROXY_PERIODIC_MIN_INTERVAL_MS (${cfg.periodicMinIntervalMs})`);
   }
   if (cfg.logoutRetryMinMs > cfg.logoutRetryMaxMs) throw new ConfigError(`PROXY_LOGOUT_RETRY_MIN_MS (${cfg.logoutRetryMinMs}) must not exceed PROXY_LOGOUT_RETRY_MAX_MS (${cfg.logoutRetryMaxMs})`);
   return Object.freeze(cfg);

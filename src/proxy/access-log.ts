@@ -1,6 +1,7 @@
 /**
  * One JSON line per request, written when the response is over (finished or aborted):
- *   {"method","path","status","durationMs","user"?,"reason"?,"aborted"?, "msg":"request"}
+ *   {"method","path","status","durationMs","user"?,"activity"?,"reason"?,"aborted"?, "msg":"request"}
+ * (`activity`: the rule that decided whether the request counted, when known by then)
  * The path never includes the query string. Fastify's own request logging is switched off.
  *
  * The onRequest hook and the 'close' listener are created once; per request the proxy only
@@ -13,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Logger } from 'pino';
 import { pathOf } from '../log.js';
-import { kOwnLine, kPath, kReason, kStartMs, kUser, type TrackedRequest } from './request-state.js';
+import { kActivity, kOwnLine, kPath, kReason, kStartMs, kUser, type TrackedRequest } from './request-state.js';
 
 const INFO_LEVEL = 30;
 
@@ -39,6 +40,7 @@ export function createAccessLog(logger: Logger): AccessLog {
       status: this.statusCode,
       durationMs: elapsedMs(req),
       user: req[kUser],
+      activity: req[kActivity],
       reason: req[kReason],
       aborted: this.writableFinished ? undefined : true,
     }, 'request');

@@ -9,6 +9,8 @@ export const kStartMs = Symbol('stp.startMs');
 export const kPath = Symbol('stp.path');
 export const kUser = Symbol('stp.user');
 export const kReason = Symbol('stp.reason');
+/** the activity rule that decided the request (for the access log) */
+export const kActivity = Symbol('stp.activity');
 export const kHookContext = Symbol('stp.hookContext');
 /** set when the WebSocket relay writes this request's log line itself */
 export const kOwnLine = Symbol('stp.ownLine');
@@ -18,6 +20,7 @@ export interface ProxyRequestState {
   [kPath]?: string;
   [kUser]?: string;
   [kReason]?: string;
+  [kActivity]?: string;
   [kHookContext]?: unknown;
   [kOwnLine]?: true;
 }

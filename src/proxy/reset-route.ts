@@ -9,11 +9,14 @@ import type { SessionEngine } from '../sessions/engine.js';
 import type { Clock } from '../sessions/clock.js';
 import type { StaleCredentials } from './stale-credentials.js';
 import type { ProxyMetrics } from '../admin/metrics.js';
+import type { PeriodicDetector } from '../activity/periodic.js';
 
 export interface ResetRouteDeps {
   paths: readonly string[];
   resolver: IdentityResolver;
   engine: SessionEngine;
+  /** told about the reset, so that taking back a timer's activity never undoes it */
+  periodic?: Pick<PeriodicDetector, 'noteGenuine'>;
   stale: StaleCredentials;
   clock: Clock;
   metrics: ProxyMetrics;
@@ -36,7 +39,8 @@ export function registerResetRoutes(app: FastifyInstance, deps: ResetRouteDeps):
     const identity = creds.length > 0 ? await resolver.resolve(creds) : undefined;
     if (!identity) return reply.code(401).header('cache-control', 'no-store').send(UNAUTHENTICATED);
     const path = request.url.split('?', 1)[0]!;
-    engine.recordActivity(identity.user, 'GET', path, identity.credential);
+    const record = engine.recordActivity(identity.user, 'GET', path, identity.credential, 'reset-service');
+    if (record.lastActivity) deps.periodic?.noteGenuine(identity.user, record.lastActivity);
     deps.metrics.requests.inc({ counted: 'true', rule: 'reset-service' });
     const { enabled, timeoutMinutes } = engine.settings;
     const minutesUntilTimeout = enabled && !engine.isExempt(identity.user) ? timeoutMinutes : null;

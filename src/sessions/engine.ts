@@ -131,10 +131,10 @@ export class SessionEngine {
     return record;
   }
 
-  /** A counted activity: resets the user's timer (O(1)). */
-  recordActivity(user: string, method: string, path: string, credential?: CredentialInput): SessionRecord {
+  /** A counted activity: resets the user's timer (O(1)). `rule` names what made it count. */
+  recordActivity(user: string, method: string, path: string, credential?: CredentialInput, rule = 'counted'): SessionRecord {
     const nowMs = this.#clock.now();
-    const note: RequestNote = { atMs: nowMs, method, path, counted: true, rule: 'counted' };
+    const note: RequestNote = { atMs: nowMs, method, path, counted: true, rule };
     const existing = this.#store.get(user);
     if (existing?.loggedOutAtMs !== undefined) this.#startNewSession(existing, nowMs);
     const record = this.#store.recordActivity(user, note);
@@ -147,6 +147,23 @@ export class SessionEngine {
   recordIgnored(user: string, method: string, path: string, rule: string): void {
     const record = this.#store.get(user);
     if (record) pushNote(record, { atMs: this.#clock.now(), method, path, counted: false, rule });
+  }
+
+  /**
+   * Activity that turned out to be a timer's is taken back: the idle period runs from `to` (the
+   * user's last request that was not a timer's) again, and the user's due time moves with it. Only
+   * ever moves back; a logged-out user is left alone. True when something changed.
+   */
+  retractActivity(user: string, to: RequestNote): boolean {
+    const record = this.#store.get(user);
+    if (!record || record.loggedOutAtMs !== undefined || to.atMs >= record.idleSinceMs) return false;
+    record.idleSinceMs = to.atMs;
+    record.lastActivity = to;
+    const dueMs = this.#nextDueMs(record);
+    if (dueMs === undefined) this.#store.unschedule(user);
+    else this.#store.schedule(user, dueMs);
+    this.#arm();
+    return true;
   }
 
   /** Admin "extend": counts as activity for the user. False when the user is unknown. */

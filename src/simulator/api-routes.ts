@@ -2,6 +2,8 @@
  * Panopticon simulator: REST endpoints and WebSockets under <context>/server/.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { parse as parseCookies, serialize } from 'cookie';
+import { TOKEN_COOKIE } from './auth.js';
 import { requireUser, type SimContext } from './context.js';
 import { handleLogout } from './logout.js';
 import { answerPings, startDataFeed, type SocketKind } from './sockets.js';
@@ -37,6 +39,16 @@ export function registerApiRoutes(app: FastifyInstance, sim: SimContext): void {
       method: ['GET', 'POST'],
       url: `${rest}/dashboards/refresh`,
       handler: async (request) => ({ refreshed: true, dashboard: 'sales', by: userOf(request).username, at: new Date().toISOString() }),
+    });
+
+    // the dashboard page's auto-refresh timer (a path in no list)
+    scope.get<{ Params: { id: string } }>(`${rest}/dashboards/:id/refresh`, async (request) => ({ refreshed: true, dashboard: request.params.id, auto: true, at: new Date().toISOString() }));
+
+    // a client keeping its sign-in fresh: the answer only sets the token cookie again
+    scope.get(`${rest}/auth/renew`, async (request, reply) => {
+      const token = parseCookies(request.headers.cookie ?? '')[TOKEN_COOKIE];
+      if (token) reply.header('set-cookie', serialize(TOKEN_COOKIE, token, { path: sim.contextPath === '' ? '/' : sim.contextPath, maxAge: 7 * 24 * 3600 }));
+      return { renewed: token !== undefined };
     });
 
     // normally answered by the proxy; here too so that the page works without one

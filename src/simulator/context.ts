@@ -77,6 +77,8 @@ export interface SimContext {
   readonly csrf: CsrfGuard | undefined;
   readonly dataIntervalMs: number;
   readonly pollIntervalMs: number;
+  /** the dashboard page's auto-refresh interval, 0 = off */
+  readonly autoRefreshMs: number;
   readonly auth: Authenticator;
   readonly logins: LoginRegistry;
   readonly failures: FailureControl;

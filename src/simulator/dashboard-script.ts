@@ -60,6 +60,13 @@ export const dashboardScript = String.raw`
       .catch(function () { $('poll-status').textContent = clock() + ' (failed)'; });
   }
 
+  // auto-refresh: a timer of the page on a path that is in no list (not a user action either)
+  function autoRefresh() {
+    callApi('/server/rest/dashboards/7/refresh')
+      .then(function (res) { $('auto-refresh-status').textContent = clock() + ' (' + res.status + ')'; })
+      .catch(function () { $('auto-refresh-status').textContent = clock() + ' (failed)'; });
+  }
+
   // user action
   $('refresh-btn').addEventListener('click', function () {
     callApi('/server/rest/dashboards/refresh')
@@ -172,5 +179,6 @@ export const dashboardScript = String.raw`
   }
 
   setInterval(poll, config.pollIntervalMs);
+  if (config.autoRefreshMs > 0) setInterval(autoRefresh, config.autoRefreshMs);
 })();
 `;

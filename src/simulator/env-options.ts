@@ -23,6 +23,7 @@ export const SIM_ENV_DOC: ReadonlyArray<readonly [name: string, meaning: string]
   ['SIM_WS_PROTOCOL', 'json (two plain sockets), stomp (STOMP 1.2 over WebSocket) or sockjs-stomp (STOMP inside SockJS); default json'],
   ['SIM_DATA_INTERVAL_MS', 'live-data push interval (default 1000)'],
   ['SIM_POLL_INTERVAL_MS', 'dashboard background polling interval (default 5000)'],
+  ['SIM_AUTO_REFRESH_MS', 'dashboard auto-refresh timer, GET <context>/server/rest/dashboards/7/refresh (default 5000; 0 = off)'],
   ['SIM_PUBLIC_ORIGIN', 'origin for the absolute login redirect (default http://127.0.0.1:PORT)'],
   ['SIM_LOG_LEVEL', 'pino level (default info)'],
   ['SIM_LOGOUT', 'rest (REST logout path), spring (only POST <context>/logout, redirect answer) or fake (answers 200, ends nothing); default rest'],
@@ -73,6 +74,7 @@ export function optionsFromEnv(env: Env): SimulatorOptions {
   if (dataMs !== undefined) opts.dataIntervalMs = dataMs;
   const pollMs = wholeNumber(env, 'SIM_POLL_INTERVAL_MS', 1);
   if (pollMs !== undefined) opts.pollIntervalMs = pollMs;
+  opts.autoRefreshMs = wholeNumber(env, 'SIM_AUTO_REFRESH_MS', 0) ?? 5000;
   const logout = set(env, 'SIM_LOGOUT')?.trim().toLowerCase();
   if (logout !== undefined) {
     if (logout !== 'rest' && logout !== 'spring' && logout !== 'fake') throw new Error(`SIM_LOGOUT=${JSON.stringify(env['SIM_LOGOUT'])}: expected rest, spring or fake`);

@@ -82,8 +82,10 @@ export function registerPageRoutes(app: FastifyInstance, sim: SimContext): void 
     for (const path of [`${ctx}/`, `${ctx}/dashboard`]) {
       scope.get(path, async (request, reply) => {
         const { user } = sim.identityOf.get(request)!;
+        // with SIM_CSRF the sign-out form carries the token as Spring's `_csrf` field
+        const csrfToken = sim.csrf ? sim.csrf.presented(request) ?? sim.csrf.issueFor(request, reply) : undefined;
         return sendHtml(reply, 200, dashboardPage({
-          contextPath: ctx, username: user.username, role: user.role, pollIntervalMs: sim.pollIntervalMs, stomp: stompPageConfig(sim),
+          contextPath: ctx, username: user.username, role: user.role, pollIntervalMs: sim.pollIntervalMs, autoRefreshMs: sim.autoRefreshMs, stomp: stompPageConfig(sim), csrfToken,
         }));
       });
     }

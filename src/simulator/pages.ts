@@ -87,6 +87,9 @@ export interface DashboardPageOptions {
   username: string;
   role: string;
   pollIntervalMs: number;
+  autoRefreshMs: number;
+  /** SIM_CSRF: the token the sign-out form sends back as `_csrf` */
+  csrfToken?: string | undefined;
   /** the STOMP personalities' socket settings; undefined: two plain JSON sockets */
   stomp?: StompPageConfig | undefined;
 }
@@ -100,13 +103,13 @@ function stompScripts(contextPath: string, stomp: StompPageConfig | undefined): 
 }
 
 export function dashboardPage(opts: DashboardPageOptions): string {
-  const config = { contextPath: opts.contextPath, pollIntervalMs: opts.pollIntervalMs, ...opts.stomp };
+  const config = { contextPath: opts.contextPath, pollIntervalMs: opts.pollIntervalMs, autoRefreshMs: opts.autoRefreshMs, ...opts.stomp };
   return layout('Dashboard', `<main>
 <div class="card">
   <h1>Sales dashboard</h1>
   <p>Signed in as <strong id="current-user">${escapeHtml(opts.username)}</strong>
      (<span id="current-role">${escapeHtml(opts.role)}</span>)</p>
-  <form method="post" action="${escapeHtml(opts.contextPath)}/logout"><button id="sign-out" type="submit">Sign out</button></form>
+  <form method="post" action="${escapeHtml(opts.contextPath)}/logout">${opts.csrfToken === undefined ? '' : `<input type="hidden" name="_csrf" value="${escapeHtml(opts.csrfToken)}">`}<button id="sign-out" type="submit">Sign out</button></form>
 </div>
 <div class="card" id="live-tile" aria-live="polite">
   <div class="muted">Sales (live)</div>
@@ -117,7 +120,8 @@ export function dashboardPage(opts: DashboardPageOptions): string {
   <button id="refresh-btn" type="button">Refresh dashboard</button>
   <p class="muted">Last refresh: <span id="refresh-result">never</span></p>
   <p class="muted">Background poll: <span id="poll-status">not yet</span>;
-     notifications: <span id="notify-status">connecting</span></p>
+     notifications: <span id="notify-status">connecting</span>;
+     auto-refresh: <span id="auto-refresh-status">off</span></p>
   <p id="session-status" role="status"></p>
 </div>
 </main>

@@ -52,6 +52,8 @@ export interface SimulatorOptions {
   dataIntervalMs?: number;
   /** the dashboard page's background polling interval; default 5000 */
   pollIntervalMs?: number;
+  /** the dashboard page's auto-refresh timer (a path in no list); default 0 = off */
+  autoRefreshMs?: number;
   /** origin used in the absolute login redirect; default the simulator's own `url` */
   publicOrigin?: string;
   /** default: a pino logger at info level; false for silence */
@@ -172,6 +174,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     csrf: opts.csrf ? new CsrfGuard(contextPath === '' ? '/' : contextPath) : undefined,
     dataIntervalMs: positive('dataIntervalMs', opts.dataIntervalMs ?? 1000),
     pollIntervalMs: positive('pollIntervalMs', opts.pollIntervalMs ?? 5000),
+    autoRefreshMs: opts.autoRefreshMs ?? 0,
     auth: new Authenticator(tokenSecret, users, logins),
     logins,
     failures,
