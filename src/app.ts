@@ -201,6 +201,7 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
       verified: logoutCandidates.verified ? candidateLabel(logoutCandidates.verified) : null,
     }),
     whoami: () => whoamiHealth.report(),
+    websocket: () => framingReport.snapshot(),
   };
   const admin = await buildAdminServer({ ...health, engine, periodic, registry, metrics, logger, audit, clock, upstream, replicas });
   // Start serving even when Redis is not reachable yet (degraded); give it a moment to join first.

@@ -1,3 +1,4 @@
+import { request } from 'undici';
 /**
  * Notifications in the socket's own protocol, through real sockets: a strict STOMP server behind
  * the proxy, @stomp/stompjs (over `ws`, sub-protocol v12.stomp) and sockjs-client in front of it.
@@ -63,6 +64,8 @@ t.test('plain STOMP socket: one warning and one logout MESSAGE on the notificati
   const report = s.proxy.framingReport.snapshot().find((p) => p.path === STOMP_PATH);
   t.match(report, { framing: { stomp: 1 }, notificationsInjected: 2, unwarnableSockets: 0 });
   t.same(new Set(report?.destinations), new Set([{ destination: NOTIFY, subscriptions: 1 }, { destination: PRICES, subscriptions: 1 }]));
+  const upstreamView = (await (await request(`${s.proxy.adminUrl}/admin/upstream`)).body.json()) as { websocket: Array<{ path: string }> };
+  t.same(upstreamView.websocket.find((p) => p.path === STOMP_PATH), JSON.parse(JSON.stringify(report)), 'GET /admin/upstream shows the same framing row');
 });
 
 t.test('client-individual acknowledgements: injected messages carry ack, their ACKs never reach the server', async (t) => {
