@@ -93,11 +93,26 @@ t.test('a client that pings without ever reading the pongs is cut off, not buffe
   let sentBytes = 0;
   let closed = false;
   void client.ended.then(() => { closed = true; });
-  while (!closed && sentBytes < 256 * 1024 * 1024) {
-    if (!client.socket.write(burst)) await new Promise((r) => setTimeout(r, 5));
+  // count only what left this process: wait for each full write buffer to drain (the proxy read
+  // it), or for the close; a proxy that neither reads nor closes for 10 s fails the check below
+  let stalled = false;
+  client.socket.on('error', () => { closed = true; }); // EPIPE: the proxy closed while pings were in flight
+  while (!closed && !client.socket.destroyed && !stalled && sentBytes < 256 * 1024 * 1024) {
+    const flushed = client.socket.write(burst);
     sentBytes += burst.length;
+    if (flushed) continue;
+    const outcome = await Promise.race([
+      once(client.socket, 'drain').then(() => 'drained' as const),
+      client.ended.then(() => 'closed' as const),
+      new Promise<'stalled'>((resolve) => setTimeout(() => resolve('stalled'), 10_000).unref()),
+    ]);
+    stalled = outcome === 'stalled';
   }
-  t.ok(closed, `the proxy dropped the connection after ${(sentBytes / 1024 / 1024).toFixed(1)} MiB of pings`);
+  // a paused socket never sees the proxy's FIN: read again now (the pongs have been ignored all
+  // along) and give the proxy its closing grace to finish cutting the connection
+  client.socket.resume();
+  await Promise.race([client.ended, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+  t.ok(closed, `the proxy dropped the connection (${(sentBytes / 1024 / 1024).toFixed(1)} MiB of pings written${stalled ? '; it had stopped reading' : ''})`);
   await waitFor(() => proxy.registry.size === pairsBefore, 5000, 'pair unregistered');
   await echoWorks(t, 'after the ping flood');
   t.comment(`group 3a: ${Math.round(sentBytes / burst.length) * 1000} pings from a client that never read`);
