@@ -2,7 +2,7 @@
  * Section 2: the session engine alone (ManualClock + MemorySessionStore), in its own process,
  * started with --expose-gc so heap figures are taken after full collections.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { ManualClock } from '../dist/sessions/clock.js';
 import { SessionEngine } from '../dist/sessions/engine.js';
 import { MemorySessionStore } from '../dist/sessions/memory-store.js';
@@ -12,6 +12,11 @@ import { settingsOf } from './lib/timer-precision.js';
 import { median } from './lib/stats.js';
 
 const MINUTE_MS = 60_000;
+
+/** a credential fingerprint as identity makes one: a SHA-256 digest in base64url (a flat string) */
+function fingerprintOf(i) {
+  return createHash('sha256').update(`fp-${i}`).digest('base64url');
+}
 const noopActions = { warn() {}, logout() {} };
 
 /** JS heap plus ArrayBuffer memory (the packed request notes live in typed arrays) */
@@ -37,7 +42,7 @@ function makeUsers(n) {
     names.push(name);
     creds.push({
       kind: 'token-cookie',
-      fingerprint: Buffer.from(`fp-${i}`).toString('base64url').padEnd(43, 'A'),
+      fingerprint: fingerprintOf(i),
       replay: { cookie: `ptoken=${'e'.repeat(200)}.${i}` },
       expiresAtMs: 1_800_000_000_000,
     });
@@ -143,7 +148,7 @@ function memoryAt(n) {
       if (r % 4 === 3) engine.recordIgnored(user, 'GET', path, 'passive:GET /panopticon/server/rest/data/**');
       else engine.recordActivity(user, 'GET', path, r === 0 ? {
         kind: 'token-cookie',
-        fingerprint: Buffer.from(`fp-${i}`).toString('base64url').padEnd(43, 'A'),
+        fingerprint: fingerprintOf(i),
         replay: { cookie: Buffer.from(`ptoken=${randomBytes(186).toString('base64url')}`).toString() },
         expiresAtMs: 1_800_000_000_000,
       } : undefined);
