@@ -3,6 +3,7 @@
  * started with --expose-gc so heap figures are taken after full collections.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ManualClock } from '../dist/sessions/clock.js';
 import { SessionEngine } from '../dist/sessions/engine.js';
 import { MemorySessionStore } from '../dist/sessions/memory-store.js';
@@ -158,12 +159,27 @@ function memoryAt(n) {
   if (engine.userCount !== n) throw new Error('wrong user count');
   const heap = gcHeap();
   const rss = process.memoryUsage().rss;
-  return { users: n, rssMiB: rss / 2 ** 20, heapMiB: heap / 2 ** 20, baselineRssMiB: baseline.rss / 2 ** 20, heapBytesPerUser: (heap - baseline.heap) / n, notesPerUser: RECENT_NOTES_MAX };
+  return { users: n, rssMiB: rss / 2 ** 20, heapMiB: heap / 2 ** 20, baselineRssMiB: baseline.rss / 2 ** 20, heapBytesPerUser: (heap - baseline.heap) / n, notesPerUser: RECENT_NOTES_MAX, engine };
+}
+
+/**
+ * memoryAt, then the same process again after SETTLE_MS without work: V8 gives back the young
+ * generation it grew while the users were built (up to 32 MiB), as in a proxy between bursts.
+ */
+const SETTLE_MS = 5000;
+async function memoryAtSettled(n) {
+  const { engine, ...m } = memoryAt(n);
+  await sleep(SETTLE_MS);
+  gcHeap();
+  const settledRssMiB = process.memoryUsage().rss / 2 ** 20;
+  if (engine.userCount !== n) throw new Error('wrong user count'); // (and keeps the engine alive until here)
+  engine.close();
+  return { ...m, settledRssMiB, settleMs: SETTLE_MS };
 }
 
 serve(async (msg) => {
   if (typeof globalThis.gc !== 'function') throw new Error('run with --expose-gc');
-  if (msg.cmd === 'memory') return memoryAt(msg.users);
+  if (msg.cmd === 'memory') return memoryAtSettled(msg.users);
   if (msg.cmd !== 'run') throw new Error(`unknown command ${msg.cmd}`);
   const users = msg.users ?? 10_000;
   return {

@@ -1,15 +1,16 @@
 /**
  * Users' recent requests, packed. Every user's history is a ring of RECENT_NOTES_MAX notes in
- * a slab of flat arrays shared by all users of a store: the time as a double, a 16-bit "kind", and the path.
- * The kind stands for the (method, counted, rule) triple, interned once per process (few
- * methods, few rules); paths are interned up to PATH_INTERN_MAX distinct ones, so users who visit
- * the same pages share one string per path. A user costs one small NoteRing object plus
- * RECENT_NOTES_MAX × 18 bytes in the slab, whatever their history holds.
+ * a slab of flat arrays shared by all users of a store: the time as a double, a 16-bit "kind", and
+ * a 32-bit path id. The kind stands for the (method, counted, rule) triple, interned once per
+ * process (few methods, few rules); the path id names a path in the slab's PathTable, which keeps
+ * each distinct path once while some note refers to it. A user costs one small NoteRing object
+ * plus RECENT_NOTES_MAX × 14 bytes in the slab, whatever their history holds.
  *
  * add() is O(1) and allocates nothing (the slab grows a chunk of rows at a time); notes become
  * objects again only when someone reads them (admin pages, saved state). A ring takes its slab
  * row at its first note and gives it back on release() (the store calls it when a user goes).
  */
+import { NO_PATH, PathTable } from './path-table.js';
 import { RECENT_NOTES_MAX, type RecentNotes, type RequestNote } from './store.js';
 
 interface NoteKind {
@@ -57,7 +58,7 @@ const ROW_MASK = CHUNK_ROWS - 1;
 class NoteChunk {
   readonly atMs = new Float64Array(CHUNK_ROWS * N);
   readonly kind = new Uint16Array(CHUNK_ROWS * N);
-  readonly path = new Array<string | undefined>(CHUNK_ROWS * N).fill(undefined);
+  readonly pathId = new Uint32Array(CHUNK_ROWS * N);
   /** per row: notes held, and where the oldest one is once the row is full */
   readonly length = new Uint8Array(CHUNK_ROWS);
   readonly head = new Uint8Array(CHUNK_ROWS);
@@ -65,6 +66,7 @@ class NoteChunk {
 
 /** One row of N notes per user, in chunks; rows are reused after release. A store owns one. */
 export class NoteSlab {
+  readonly paths = new PathTable();
   readonly #chunks: NoteChunk[] = [];
   #used = 0;
   readonly #free: number[] = [];
@@ -84,8 +86,10 @@ export class NoteSlab {
   }
 
   release(row: number): void {
+    const chunk = this.chunkOf(row);
     const at = (row & ROW_MASK) * N;
-    this.chunkOf(row).path.fill(undefined, at, at + N); // let unshared path strings go
+    for (let i = at; i < at + N; i++) this.paths.release(chunk.pathId[i]!);
+    chunk.pathId.fill(NO_PATH, at, at + N);
     this.#free.push(row);
   }
 }
@@ -132,7 +136,10 @@ export class NoteRing implements RecentNotes, Iterable<RequestNote> {
     }
     chunk.atMs[i] = atMs;
     chunk.kind[i] = kindId(method, counted, rule);
-    chunk.path[i] = internPath(path);
+    const paths = this.#slab.paths;
+    const old = chunk.pathId[i]!;
+    chunk.pathId[i] = paths.acquire(path);
+    paths.release(old); // after acquiring: the same path again keeps its entry
   }
 
   /** Oldest first. */
@@ -146,7 +153,7 @@ export class NoteRing implements RecentNotes, Iterable<RequestNote> {
     for (let k = 0; k < n; k++) {
       const i = row * N + ((start + k) % N);
       const kind = kinds[chunk.kind[i]!]!;
-      out.push({ atMs: chunk.atMs[i]!, method: kind.method, path: chunk.path[i]!, counted: kind.counted, rule: kind.rule });
+      out.push({ atMs: chunk.atMs[i]!, method: kind.method, path: this.#slab.paths.path(chunk.pathId[i]!), counted: kind.counted, rule: kind.rule });
     }
     return out;
   }
