@@ -5,19 +5,36 @@
  */
 import type { StoredCredential } from './store.js';
 
-type Writable<T> = { -readonly [K in keyof T]: T[K] };
-
 /**
- * A credential as a record keeps it: built field by field in one order, so every stored credential
- * shares one hidden class. (A spread copy `{ ...input, lastSeenMs }` gets a hidden class of its
- * own in V8, about 250 bytes per user.) `csrf` replaces the input's CSRF token when given.
+ * A credential as a record keeps it. A class, so every kept credential shares one hidden class
+ * with its fields in the object itself, optional ones included (V8 leaves room for what the
+ * constructor may add). A spread copy `{ ...input, lastSeenMs }` got a hidden class of its own per
+ * user in V8, about 250 bytes each, and made every lastSeenMs update a slow property store.
  */
+class KeptCredential implements StoredCredential {
+  readonly fingerprint: string;
+  readonly kind: string;
+  readonly replay: Readonly<Record<string, string>>;
+  declare readonly expiresAtMs?: number;
+  declare readonly secretFingerprint?: string;
+  declare csrf?: string;
+  lastSeenMs: number;
+
+  constructor(input: Omit<StoredCredential, 'lastSeenMs'>, lastSeenMs: number, csrf: string | undefined) {
+    this.fingerprint = input.fingerprint;
+    this.kind = input.kind;
+    this.replay = input.replay;
+    this.lastSeenMs = lastSeenMs;
+    // absent stays absent (saved state and sealed copies look as before)
+    if (input.expiresAtMs !== undefined) (this as { expiresAtMs?: number }).expiresAtMs = input.expiresAtMs;
+    if (input.secretFingerprint !== undefined) (this as { secretFingerprint?: string }).secretFingerprint = input.secretFingerprint;
+    if (csrf !== undefined) this.csrf = csrf;
+  }
+}
+
+/** A credential as a record keeps it; `csrf` replaces the input's CSRF token when given. */
 export function storedCredential(input: Omit<StoredCredential, 'lastSeenMs'>, lastSeenMs: number, csrf = input.csrf): StoredCredential {
-  const out: Writable<StoredCredential> = { fingerprint: input.fingerprint, kind: input.kind, replay: input.replay, lastSeenMs };
-  if (input.expiresAtMs !== undefined) out.expiresAtMs = input.expiresAtMs;
-  if (input.secretFingerprint !== undefined) out.secretFingerprint = input.secretFingerprint;
-  if (csrf !== undefined) out.csrf = csrf;
-  return out;
+  return new KeptCredential(input, lastSeenMs, csrf);
 }
 
 /** The part of a Map<fingerprint, credential> that records use (a Map satisfies it too). */
