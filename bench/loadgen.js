@@ -6,6 +6,8 @@
  *            cookies[i % n]), else autocannon (connection i sends cookies[i % n]); BENCH_AUTOCANNON=1 forces autocannon
  *   wsEcho   {url, clients, messages, window, cookie?, timeoutMs}  echo throughput: each client keeps
  *            `window` small text frames in flight until `messages` echoes came back
+ *   wsLive   {url, clients, cookie?, timeoutMs}  server push: each client reads 1 KiB frames until the
+ *            server closes; messages per second over all clients
  *   wsPause  {url, cookie?}   opens one client and stops reading from its socket (ws._socket.pause())
  *   wsPauseEnd                 reports what the paused client got, then terminates it
  */
@@ -89,6 +91,21 @@ async function wsEcho({ url, clients, messages, window, cookie, timeoutMs = 20_0
   return { messages: received, seconds, msgsPerS: received / seconds, timedOut };
 }
 
+async function wsLive({ url, clients, cookie, timeoutMs = 30_000 }) {
+  const sockets = await Promise.all(Array.from({ length: clients }, () => openSocket(url, cookie)));
+  const started = process.hrtime.bigint();
+  let timedOut = false;
+  const counts = await Promise.all(sockets.map((ws) => new Promise((resolve) => {
+    let received = 0;
+    const timer = setTimeout(() => { timedOut = true; ws.terminate(); resolve(received); }, timeoutMs);
+    ws.on('message', () => { received++; });
+    ws.on('close', () => { clearTimeout(timer); resolve(received); });
+  })));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const messages = counts.reduce((a, b) => a + b, 0);
+  return { messages, seconds, msgsPerS: messages / seconds, timedOut };
+}
+
 let paused;
 async function wsPause({ url, cookie }) {
   const ws = await openSocket(url, cookie);
@@ -114,6 +131,7 @@ serve(async (msg) => {
     case 'http': return http(msg);
     case 'tool': return { tool: wrk ? 'wrk' : 'autocannon' };
     case 'wsEcho': return wsEcho(msg);
+    case 'wsLive': return wsLive(msg);
     case 'wsPause': return wsPause(msg);
     case 'wsPauseEnd': return wsPauseEnd();
     default: throw new Error(`unknown command ${msg.cmd}`);

@@ -25,6 +25,7 @@ import { nginxBinary, nginxVersion, startNginx } from './lib/nginx.js';
 import { redisInstalled, replicaSummaryLines, runReplicaSection } from './lib/replicas.js';
 import { describeSoak, parseDuration, soak } from './soak.js';
 import { inspectionLines, measureInspection } from './lib/ws-inspection.js';
+import { measureWsThroughput, wsThroughputLines } from './lib/ws-throughput.js';
 import { runLogoutRelease } from './logout-release.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -302,6 +303,15 @@ async function main() {
   };
   log(`  medians: direct ${fmt(results.ws.direct)} msgs/s, through the proxy ${fmt(results.ws.ours)} msgs/s; proxy / direct = ${ratio(results.ws.ours, results.ws.direct)}`);
 
+  section(`4a. WebSocket live data: echo and 1 KiB server push, direct vs ours${nginx ? ' vs nginx' : ''}, ${P.rounds} alternating rounds`);
+  const liveTargets = [
+    { key: 'direct', label: 'direct to upstream', base: upstreamUrl },
+    { key: 'ours', label: 'session-timeout-proxy', base: ours.ready.url },
+    ...(nginx ? [{ key: 'nginx', label: 'nginx (1 worker)', base: nginx.url }] : []),
+  ];
+  results.wsLive = await measureWsThroughput({ targets: liveTargets, loadgen, cookie: cookies[0], rounds: P.rounds, clients: WS_CLIENTS, echoMessages: P.wsMessages, window: WS_WINDOW, liveMs: quick ? 1000 : 3000 });
+  for (const line of wsThroughputLines(results.wsLive)) log(`  ${line}`);
+
   section(`4b. A client that never reads, upstream pushing 64 KiB frames for ${P.pushMs / 1000} s (a fresh proxy process, so RSS starts from a clean baseline)`);
   const fresh = await child('contender.js', { args: ['ours'], env: proxyEnv, execArgv: ['--expose-gc'], name: 'our proxy (fresh)' });
   // one short request first so the proxy has served traffic (lazy code paths loaded)
@@ -365,7 +375,7 @@ async function main() {
   await cleanup();
 
   // ---- 4c. notification-socket inspection (in this process, after the children are gone) --------------
-  section('4c. Inspecting a notification socket: relay cost per frame (SocketPair, stand-in sockets)');
+  section('4c. Inspecting a notification socket: relay cost per frame (byte relay, stand-in sockets)');
   results.inspection = await measureInspection(quick ? { frames: 20_000, reps: 3 } : {});
   for (const line of inspectionLines(results.inspection, fmt)) log(`  ${line}`);
 
@@ -519,6 +529,10 @@ function summary(r) {
   lines.push(`**WebSocket relay**: ${WS_CLIENTS} clients echoing small text frames — direct ${fmt(r.ws.direct)} msgs/s, through the proxy ${fmt(r.ws.ours)} msgs/s (${ratio(r.ws.ours, r.ws.direct)}). ` +
     `A client that never reads while the upstream pushes 64 KiB frames for ${P.pushMs / 1000} s: proxy RSS +${fmt(r.wsPaused.rssGrowthMiB, 1)} MiB at peak ` +
     `(${r.wsPaused.plateau ? 'flat over the last 2 s' : 'still growing at the end'}; live Buffers after a GC +${fmt(r.wsPaused.buffersHeldMiB, 1)} MiB); back-pressure stopped the upstream after ${fmt(r.wsPaused.upstreamSentMiB, 1)} MiB.`);
+  lines.push('');
+  lines.push('**WebSocket live data** (echo of small frames, and the server pushing 1 KiB text frames as fast as the client reads):');
+  lines.push('');
+  for (const line of wsThroughputLines(r.wsLive)) lines.push(`- ${line}`);
   lines.push('');
   lines.push('**Inspecting notification sockets** (relay code path per frame, medians):');
   lines.push('');

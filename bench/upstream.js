@@ -5,6 +5,8 @@
  *   GET <whoami path>                            {"username": <sub of the ptoken cookie>}
  *   anything else                                a 1 KiB JSON document
  *   WebSocket /ws/echo                           echoes every message
+ *   WebSocket /ws/live?ms=N                      pushes 1 KiB JSON text frames (live data) for N ms as fast as
+ *                                                the client reads them (own back-pressure), then closes 1000
  *   WebSocket /ws/push?ms=N                      pushes 64 KiB binary frames for N ms (own back-pressure:
  *                                                waits while more than 1 MiB is queued), then closes
  */
@@ -62,6 +64,8 @@ server.headersTimeout = 65_000;
 let connections = 0;
 server.on('connection', () => { connections++; });
 
+/** the live-data pusher keeps at most this much queued (it pushes as fast as the reader reads) */
+const LIVE_MAX_QUEUED = 256 * 1024;
 const pushStats = { sessions: 0, framesSent: 0, bytesSent: 0, maxQueuedBytes: 0, lastDurationMs: 0 };
 
 const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
@@ -70,6 +74,22 @@ wss.on('connection', (ws, req) => {
   const url = new URL(req.url ?? '/', 'http://upstream');
   if (url.pathname === '/ws/echo') {
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+    return;
+  }
+  if (url.pathname === '/ws/live') {
+    const ms = Math.min(Number(url.searchParams.get('ms') ?? 5000) || 5000, PUSH_MAX_MS);
+    const frame = Buffer.from(JSON.stringify({ type: 'tick', rows: 'x'.repeat(1000) }).slice(0, 1024));
+    const end = Date.now() + ms;
+    const pump = () => {
+      if (ws.readyState !== ws.OPEN) return;
+      if (Date.now() >= end) {
+        ws.close(1000, 'live done');
+        return;
+      }
+      for (let i = 0; i < 256 && ws.bufferedAmount < LIVE_MAX_QUEUED; i++) ws.send(frame, { binary: false });
+      setImmediate(pump);
+    };
+    pump();
     return;
   }
   if (url.pathname === '/ws/push') {

@@ -188,7 +188,7 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
   const periodic = config.detectPeriodic ? new PeriodicDetector(periodicOptions(config, () => engine.settings.timeoutMs)) : undefined;
   const onHttpTransport = (user: string, transport: string) => registry.noteHttpTransport(user, transport, clock.now());
   const hooks = createActivityHooks({ mode, clock, resolver, rules, periodic, engine, stale, metrics, logger, csrfCookie: config.csrfCookie, onHttpTransport });
-  const proxy = await buildProxyServer({ config, logger, registry, hooks, framingFor: (path, protocol) => localNotifier.trackerFor(path, protocol) });
+  const proxy = await buildProxyServer({ config, logger, registry, hooks, inspection: localNotifier });
   registerResetRoutes(proxy, { paths: config.resetPaths, resolver, engine, periodic, stale, clock, metrics, shadow: mode === 'shadow' });
   const storeDegraded = link ? () => !link.up : undefined;
   const health = { config, settingsLoaded: () => true, upstreamReachable: createUpstreamProbe(config.upstream), storeDegraded };
@@ -201,6 +201,7 @@ export async function startProxy(config: DeploymentConfig, opts: StartOptions = 
       verified: logoutCandidates.verified ? candidateLabel(logoutCandidates.verified) : null,
     }),
     whoami: () => whoamiHealth.report(),
+    websocket: () => framingReport.snapshot(),
   };
   const admin = await buildAdminServer({ ...health, engine, periodic, registry, metrics, logger, audit, clock, upstream, replicas });
   // Start serving even when Redis is not reachable yet (degraded); give it a moment to join first.

@@ -74,6 +74,14 @@ http {
   }
   server {
     listen 127.0.0.1:${port};
+    location /ws/ {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_set_header Host $host;
+      proxy_read_timeout 1h;
+    }
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;

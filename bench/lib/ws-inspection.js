@@ -1,7 +1,7 @@
 /**
  * What inspecting a notification socket costs per relayed frame, measured on the relay's own code
- * path: a real SocketPair (dist/proxy/ws/ws-relay.js) between two stand-in sockets whose send()
- * does nothing, fed 1 KiB live-data messages. "Not inspected" is a socket outside
+ * path: a real byte relay (RawPair, dist/proxy/ws/ws-relay.js) between two stand-in TCP sockets
+ * whose write() does nothing, fed 1 KiB live-data frames. "Not inspected" is a socket outside
  * PROXY_NOTIFY_PATHS; "inspected" carries a FramingTracker that has settled (STOMP CONNECTED and a
  * notification SUBSCRIBE seen), as on a live dashboard. Also: client→server frames (a 1 KiB SEND,
  * a small ACK) and encoding one notification.
@@ -16,23 +16,22 @@ const dist = new URL('../../dist/', import.meta.url);
 /** the compiled modules measured (loaded on first use: dist/ exists only after a build) */
 let m;
 async function load() {
-  const [relay, tracker, policy, messages] = await Promise.all(['proxy/ws/ws-relay.js', 'notifications/framing/tracker.js', 'notifications/framing/policy.js', 'notifications/messages.js'].map((f) => import(new URL(f, dist).href)));
-  m = { SocketPair: relay.SocketPair, FramingTracker: tracker.FramingTracker, notificationDestinationRule: policy.notificationDestinationRule, timeoutNotification: messages.timeoutNotification };
+  const [relay, frames, tracker, policy, messages] = await Promise.all(['proxy/ws/ws-relay.js', 'proxy/ws/frames.js', 'notifications/framing/tracker.js', 'notifications/framing/policy.js', 'notifications/messages.js'].map((f) => import(new URL(f, dist).href)));
+  m = { RawPair: relay.RawPair, encodeFrame: frames.encodeFrame, FramingTracker: tracker.FramingTracker, notificationDestinationRule: policy.notificationDestinationRule, timeoutNotification: messages.timeoutNotification };
 }
 
 const quiet = { detected() {}, subscribed() {}, injected() {}, unwarnable() {} };
 
-/** stands in for a ws socket: open, never backed up, send() drops the data */
+/** stands in for a TCP socket: open, never backed up, write() drops the data */
 class StandIn extends EventEmitter {
-  readyState = 1;
-  bufferedAmount = 0;
-  protocol = '';
-  send(_data, _opts, cb) { if (cb) cb(); }
+  destroyed = false;
+  writableLength = 0;
+  write(_data, cb) { if (cb) cb(); return true; }
+  setNoDelay() {}
   pause() {}
   resume() {}
-  ping() {}
-  close() {}
-  terminate() {}
+  end() {}
+  destroy() {}
 }
 
 function settledTracker(sockjs) {
@@ -52,7 +51,7 @@ function settledTracker(sockjs) {
 function pairWith(inspector) {
   const down = new StandIn();
   const up = new StandIn();
-  new m.SocketPair(down, up, 4 * 1024 * 1024, { onClosed() {}, onError() {}, onUnresponsive() {} }, inspector);
+  new m.RawPair(down, up, { maxMessageBytes: 16 * 1024 * 1024, maxBufferedBytes: 4 * 1024 * 1024, deflate: false, inspector }, { onClosed() {}, onError() {}, onUnresponsive() {} });
   return { down, up };
 }
 
@@ -75,6 +74,8 @@ function compare(variants, n, reps) {
 
 export async function measureInspection({ frames = 200_000, reps = 7 } = {}) {
   await load();
+  const serverFrame = (b) => m.encodeFrame(1, b, false);
+  const clientFrame = (b) => m.encodeFrame(1, b, true);
   const liveData = Buffer.from('MESSAGE\nsubscription:d\ndestination:/topic/prices\nmessage-id:1\n\n' + '{"p":' + '1'.repeat(950) + '}\0');
   const liveDataSockJs = Buffer.from('a' + JSON.stringify([liveData.toString()]));
   const send = (wrap) => wrap('SEND\ndestination:/app/x\n\n' + 'x'.repeat(1000) + '\0');
@@ -85,8 +86,8 @@ export async function measureInspection({ frames = 200_000, reps = 7 } = {}) {
   const sockjs = settledTracker(true);
   const viaStomp = pairWith(stomp.tracker);
   const viaSockJs = pairWith(sockjs.tracker);
-  const emitUp = (p, data) => () => p.up.emit('message', data, false);
-  const emitDown = (p, data) => () => p.down.emit('message', data, false);
+  const emitUp = (p, data) => { const frame = serverFrame(data); return () => p.up.emit('data', frame); };
+  const emitDown = (p, data) => { const frame = clientFrame(data); return () => p.down.emit('data', frame); };
 
   const serverToClient = {
     notInspected: emitUp(plain, liveData),

@@ -6,8 +6,7 @@
  * socket that cannot be warned (a STOMP socket without a notification subscription) is skipped.
  */
 import picomatch from 'picomatch';
-import type { WebSocket } from 'ws';
-import type { RegisteredSocket, SocketRegistry } from './registry.js';
+import type { ClientSocket, RegisteredSocket, SocketRegistry } from './registry.js';
 import { logoutNotification, timeoutNotification, type Notification } from './messages.js';
 import { jsonText } from './framing/json.js';
 import { FramingPolicy } from './framing/policy.js';
@@ -49,7 +48,12 @@ export class Notifier {
    * inspected); `protocol` is the sub-protocol the upstream chose ('' for none).
    */
   trackerFor(path: string, protocol: string): FramingTracker | undefined {
-    return this.#isNotifyPath === undefined || this.#isNotifyPath(path) ? this.#framings.trackerFor(path, protocol) : undefined;
+    return this.inspects(path) ? this.#framings.trackerFor(path, protocol) : undefined;
+  }
+
+  /** true for a notification socket (the only ones inspected) */
+  inspects(path: string): boolean {
+    return this.#isNotifyPath === undefined || this.#isNotifyPath(path);
   }
 
   /** Sockets of the user that receive notifications. */
@@ -106,7 +110,7 @@ function encodeFor(rec: RegisteredSocket, message: Notification): string[] {
   return rec.framing === undefined ? [jsonText(message)] : rec.framing.encode(message);
 }
 
-function closeQuietly(socket: WebSocket, reason: string): void {
+function closeQuietly(socket: ClientSocket, reason: string): void {
   try {
     if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) {
       socket.close(SOCKET_CLOSE_CODE_LOGOUT, reason.slice(0, 120));

@@ -4,11 +4,17 @@
  * engine looks sockets up by user to push notifications and to close them at logout.
  */
 import type { WebSocket } from 'ws';
+
+/** what the registry's users need of a client socket (a `ws` socket, or the byte relay's client side) */
+export type ClientSocket = Pick<WebSocket, 'readyState' | 'OPEN' | 'CONNECTING' | 'bufferedAmount' | 'isPaused' | 'resume' | 'terminate'> & {
+  send(data: string, cb?: (err?: Error | null) => void): void;
+  close(code: number, reason: string): void;
+};
 import type { NotificationTarget, Reachability } from './framing/inspector.js';
 
 export interface RegisteredSocket {
   readonly id: number;
-  readonly socket: WebSocket;
+  readonly socket: ClientSocket;
   /** request path without the query string */
   readonly path: string;
   /** request headers as received (never logged) */

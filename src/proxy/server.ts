@@ -35,8 +35,8 @@ export interface ProxyServerOptions {
   logger: Logger;
   registry: SocketRegistry;
   hooks?: ProxyHooks;
-  /** framing trackers for notification sockets (the notifier's); none = relay uninspected */
-  framingFor?: WebSocketProxyOptions['framingFor'];
+  /** which sockets are inspected and their framing trackers (the notifier); none = no inspection */
+  inspection?: WebSocketProxyOptions['inspection'];
 }
 
 function passThroughBody(_req: unknown, payload: unknown, done: (err: Error | null, body?: unknown) => void): void {
@@ -50,7 +50,7 @@ interface ProxyPluginOptions {
   hooks: ProxyHooks | undefined;
   accessLog: AccessLog;
   methods: string[];
-  framingFor: WebSocketProxyOptions['framingFor'];
+  inspection: WebSocketProxyOptions['inspection'];
 }
 
 async function proxyPlugin(app: FastifyInstance, opts: ProxyPluginOptions): Promise<void> {
@@ -102,7 +102,7 @@ function answerUnroutable(accessLog: AccessLog) {
 }
 
 export async function buildProxyServer(opts: ProxyServerOptions): Promise<FastifyInstance> {
-  const { config, logger, registry, hooks, framingFor } = opts;
+  const { config, logger, registry, hooks, inspection } = opts;
   const accessLog = createAccessLog(logger);
   const app = Fastify({
     loggerInstance: logger,
@@ -119,6 +119,6 @@ export async function buildProxyServer(opts: ProxyServerOptions): Promise<Fastif
   await app.register(fastifyWebsocket, webSocketPluginOptions(config, logger));
   app.websocketServer.on('headers', passUpstreamCookies);
 
-  await app.register(proxyPlugin, { config, logger, registry, hooks, accessLog, methods, framingFor, logLevel: 'error' });
+  await app.register(proxyPlugin, { config, logger, registry, hooks, accessLog, methods, inspection, logLevel: 'error' });
   return app;
 }

@@ -6,14 +6,17 @@
  * client socket with its path and headers. Its relay also opens the upstream only after the
  * client's handshake is done, so the client can't get the sub-protocol the upstream picked, nor
  * the upstream's refusal status. Instead the upgrade goes through @fastify/websocket (which runs
- * upgrades through Fastify's router and hooks) and a `ws` client to the upstream:
+ * upgrades through Fastify's router and hooks) and the proxy's own upgrade request upstream:
  *
  *   1. preHandler `admitUpgrade`: validate the handshake, ask hooks.onUpgrade, then connect to the
- *      upstream (same path and query, the client's cookies/authorization, offered protocols).
- *      A refusal or failure answers the client's handshake with a status; no socket is made.
+ *      upstream (same path and query, the client's cookies/authorization, offered protocols, and
+ *      its permessage-deflate offer unless the socket is inspected). A refusal or failure
+ *      answers the client's handshake with a status; no socket is made.
  *   2. @fastify/websocket completes the client's handshake; `handleProtocols` answers with the
- *      protocol the upstream chose, and the upstream's 101 Set-Cookie headers are copied over.
- *   3. wsHandler `relayUpgrade` wires the pair, registers the client socket, calls the hooks.
+ *      protocol the upstream chose, and the upstream's 101 Set-Cookie and extension answer are
+ *      copied over.
+ *   3. wsHandler `relayUpgrade` takes both TCP sockets and relays them as bytes (ws-relay.ts),
+ *      registers the client side, calls the hooks.
  *
  * Routing: the WebSocket routes carry a router constraint that only upgrade requests satisfy
  * (Node sets `req.upgrade`). Plain GETs never match them and go to http-proxy's catch-all, and
@@ -23,6 +26,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import type { Socket } from 'node:net';
 import type WebSocket from 'ws';
 import type { DeploymentConfig } from '../../config/deployment.js';
 import { pathOf } from '../../log.js';
@@ -35,11 +39,14 @@ import { clientOrigin, rewriteUpstreamUrl } from '../location.js';
 import { kOwnLine, kPath, kReason, kUser, type TrackedRequest } from '../request-state.js';
 import { handshakeIsValid, isPlainPath, offeredProtocols, upstreamHandshakeHeaders } from './ws-handshake.js';
 import { KeepAlive } from './ws-keepalive.js';
-import { SocketPair } from './ws-relay.js';
-import { dialUpstream, type OpenUpstream, type RefusedUpgrade, type UpstreamDialOptions } from './ws-upstream.js';
+import { RawPair } from './ws-relay.js';
+import { dialRawUpstream, type RawUpstream, type RefusedUpgrade, type UpstreamDialOptions } from './ws-upstream.js';
 
 const kUpstream = Symbol('stp.upstreamSocket');
-type UpgradeRequest = TrackedRequest & { [kUpstream]?: OpenUpstream };
+type UpgradeRequest = TrackedRequest & { [kUpstream]?: RawUpstream };
+
+/** how long open pairs get at shutdown to finish their closing handshakes */
+const SHUTDOWN_CLOSE_WAIT_MS = 300;
 
 /** name of the router constraint that separates upgrade requests from plain GETs */
 export const UPGRADE_CONSTRAINT = 'stpUpgrade';
@@ -70,11 +77,15 @@ export interface WebSocketProxyOptions {
   readonly registry: SocketRegistry;
   readonly hooks: ProxyHooks | undefined;
   readonly accessLog: AccessLog;
-  /**
-   * The framing tracker of a socket that is under inspection (a notification socket), or
-   * undefined to relay it uninspected; `protocol` is the upstream's chosen sub-protocol.
-   */
-  readonly framingFor: ((path: string, protocol: string) => (RelayInspector & NotificationTarget) | undefined) | undefined;
+  /** which sockets are inspected (notification sockets) and their framing trackers; none = no inspection */
+  readonly inspection: SocketInspection | undefined;
+}
+
+export interface SocketInspection {
+  /** true for a socket under inspection (its permessage-deflate offer is not passed on) */
+  inspects(path: string): boolean;
+  /** the framing tracker of an inspected socket; `protocol` is the upstream's choice ('' for none) */
+  trackerFor(path: string, protocol: string): (RelayInspector & NotificationTarget) | undefined;
 }
 
 /** Options for registering @fastify/websocket on the root instance. */
@@ -85,7 +96,7 @@ export function webSocketPluginOptions(config: DeploymentConfig, logger: Logger)
       perMessageDeflate: false,
       clientTracking: true,
       handleProtocols(protocols: Set<string>, req: IncomingMessage): string | false {
-        const chosen = (req as UpgradeRequest)[kUpstream]?.socket.protocol;
+        const chosen = (req as UpgradeRequest)[kUpstream]?.protocol;
         return chosen && protocols.has(chosen) ? chosen : false;
       },
     },
@@ -96,17 +107,17 @@ export function webSocketPluginOptions(config: DeploymentConfig, logger: Logger)
   };
 }
 
-/** Copies the upstream's 101 Set-Cookie headers into the client's 101. */
+/** Copies the upstream's 101 Set-Cookie and extension answer into the client's 101. */
 export function passUpstreamCookies(headers: string[], req: IncomingMessage): void {
-  const cookies = (req as UpgradeRequest)[kUpstream]?.setCookie;
-  if (cookies !== undefined) for (const c of cookies) headers.push(`Set-Cookie: ${c}`);
+  const upstream = (req as UpgradeRequest)[kUpstream];
+  if (upstream?.setCookie !== undefined) for (const c of upstream.setCookie) headers.push(`Set-Cookie: ${c}`);
+  if (upstream?.extensions !== undefined) headers.push(`Sec-WebSocket-Extensions: ${upstream.extensions}`);
 }
 
 /** Adds the upgrade routes ('/' and '/*', upgrade requests only) to `app`. */
 export function registerWebSocketRoutes(app: FastifyInstance, opts: WebSocketProxyOptions): void {
-  const { config, logger, registry, hooks, accessLog, framingFor } = opts;
+  const { config, logger, registry, hooks, accessLog, inspection } = opts;
   const trustForwarded = config.trustForwarded;
-  const wsBase = `${config.upstream.protocol === 'https:' ? 'wss:' : 'ws:'}//${config.upstream.host}`;
   const upstreamOrigin = config.upstream.origin;
   const onUpgrade = hooks?.onUpgrade?.bind(hooks);
   const dialOptions: UpstreamDialOptions = {
@@ -114,8 +125,21 @@ export function registerWebSocketRoutes(app: FastifyInstance, opts: WebSocketPro
     answerTimeoutMs: config.upstreamTimeoutMs,
     maxPayloadBytes: config.wsMaxMessageBytes,
   };
-  const keepAlive = new KeepAlive<SocketPair>(config.wsPingMs);
-  app.addHook('onClose', async () => keepAlive.stop());
+  const keepAlive = new KeepAlive<RawPair>(config.wsPingMs);
+  const pairs = new Set<RawPair>();
+  // before the server stops: upgraded connections are not the HTTP server's to close, and the
+  // server's close waits for them. Each pair gets a closing handshake; one that cannot finish it
+  // promptly (a peer that does not read) is cut.
+  app.addHook('preClose', async () => {
+    keepAlive.stop();
+    for (const pair of pairs) pair.closeBoth(1001, 'proxy shutting down');
+    const deadline = Date.now() + SHUTDOWN_CLOSE_WAIT_MS;
+    while (pairs.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    for (const pair of pairs) pair.terminate();
+  });
+  app.addHook('onClose', async () => {
+    for (const pair of pairs) pair.terminate();
+  });
 
   function refuseWithUpstreamAnswer(reply: FastifyReply, refused: RefusedUpgrade): void {
     const raw = reply.request.raw as TrackedRequest;
@@ -166,7 +190,10 @@ export function registerWebSocketRoutes(app: FastifyInstance, opts: WebSocketPro
       }
     }
 
-    const attempt = await dialUpstream(wsBase + url, protocols, upstreamHandshakeHeaders(raw, trustForwarded, upstreamOrigin), dialOptions);
+    // permessage-deflate is negotiated end to end, except on inspected sockets (their small
+    // control frames must stay readable without inflating the whole stream)
+    const offer = inspection?.inspects(path) === true ? undefined : singleHeader(raw.headers['sec-websocket-extensions']);
+    const attempt = await dialRawUpstream(new URL(url, config.upstream), protocols, upstreamHandshakeHeaders(raw, trustForwarded, upstreamOrigin), offer, dialOptions);
     if (!attempt.ok) {
       refuseWithUpstreamAnswer(reply, attempt.refused);
       return reply;
@@ -174,7 +201,7 @@ export function registerWebSocketRoutes(app: FastifyInstance, opts: WebSocketPro
     const upstream = attempt.upstream;
     const clientSocket = raw.socket as typeof raw.socket | null;
     if (clientSocket === null || clientSocket.destroyed) {
-      upstream.socket.terminate();
+      upstream.socket.destroy();
       raw[kReason] = 'client_gone';
       reply.hijack();
       return reply;
@@ -184,7 +211,7 @@ export function registerWebSocketRoutes(app: FastifyInstance, opts: WebSocketPro
     clientSocket.once('close', () => {
       if (raw[kUpstream] === upstream) {
         raw[kUpstream] = undefined;
-        upstream.socket.terminate();
+        upstream.socket.destroy();
       }
     });
     return undefined;
@@ -195,18 +222,25 @@ export function registerWebSocketRoutes(app: FastifyInstance, opts: WebSocketPro
     const upstream = raw[kUpstream];
     raw[kUpstream] = undefined;
     raw[kOwnLine] = true;
-    if (upstream === undefined) {
+    if (upstream === undefined || upstream.socket.destroyed) {
+      upstream?.socket.destroy();
       down.close(1011, 'upstream unavailable');
       accessLog.webSocketLine(raw, 1011, raw[kUser]);
       return;
     }
     const path = raw[kPath]!;
-    const { early, closed } = upstream.takeOver();
-    const framing = framingFor?.(path, upstream.socket.protocol);
+    const downSocket = takeOver(down, app);
+    const framing = inspection?.trackerFor(path, upstream.protocol);
     let rec: RegisteredSocket | undefined;
-    const pair: SocketPair = new SocketPair(down, upstream.socket, config.wsMaxBufferedBytes, {
+    const pair: RawPair = new RawPair(downSocket, upstream.socket, {
+      maxMessageBytes: config.wsMaxMessageBytes,
+      maxBufferedBytes: config.wsMaxBufferedBytes,
+      deflate: upstream.extensions !== undefined && /permessage-deflate/i.test(upstream.extensions),
+      inspector: framing,
+    }, {
       onClosed(code) {
         keepAlive.delete(pair);
+        pairs.delete(pair);
         if (rec !== undefined) {
           registry.remove(rec);
           if (hooks?.onSocketClose) callSafely(() => hooks.onSocketClose!(rec!), 'onSocketClose');
@@ -219,16 +253,12 @@ export function registerWebSocketRoutes(app: FastifyInstance, opts: WebSocketPro
       onUnresponsive(side) {
         logger.info({ event: 'websocket-unresponsive', side, path, user: rec?.user ?? raw[kUser] }, `websocket ${side} did not answer a ping within ${config.wsPingMs} ms; connection dropped`);
       },
-    }, framing);
-    pair.deliverEarly(early);
-    if (closed !== undefined) {
-      pair.upstreamClosedEarly(closed.code, closed.reason);
-      return;
-    }
-    rec = registry.add({ socket: down, path, headers: raw.headers, user: raw[kUser], openedAtMs: Date.now(), framing });
+    });
+    pairs.add(pair);
+    rec = registry.add({ socket: pair.client, path, headers: raw.headers, user: raw[kUser], openedAtMs: Date.now(), framing });
     keepAlive.add(pair);
     if (hooks?.onSocketOpen) callSafely(() => hooks.onSocketOpen!(rec!), 'onSocketOpen');
-    pair.resumeUpstream();
+    pair.start(upstream.head);
   }
 
   function callSafely(fn: () => void, name: string): void {
@@ -256,4 +286,21 @@ export function registerWebSocketRoutes(app: FastifyInstance, opts: WebSocketPro
       wsHandler: relayUpgrade,
     });
   }
+}
+
+function singleHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/**
+ * Takes the client's TCP socket away from the `ws` socket @fastify/websocket made for the
+ * handshake. Called synchronously right after the handshake: `ws` has attached its listeners but
+ * read nothing yet (bytes that came with the request are still in the socket's buffer).
+ */
+function takeOver(down: WebSocket, app: FastifyInstance): Socket {
+  const socket = (down as unknown as { _socket: Socket })._socket;
+  for (const event of ['data', 'end', 'close', 'error', 'drain', 'timeout']) socket.removeAllListeners(event);
+  socket.pause();
+  app.websocketServer.clients.delete(down);
+  return socket;
 }

@@ -1,69 +1,28 @@
 /**
- * Relays one WebSocket pair: client side ("down") <-> upstream side ("up").
- *
- * - Messages travel as received: the Buffer plus its binary flag, so text stays text and binary
- *   stays binary without any decoding.
- * - A socket under inspection (a notification socket) has a RelayInspector: it reads small client
- *   messages (and may cut out an ACK for an injected message) and the server's first messages.
- *   Messages are relayed whole, so anything written into the client socket between two of them
- *   (an injected notification) never lands inside a fragmented message.
- * - Ping/pong is per hop: ws answers pings on each side itself; they are not relayed.
- * - Keep-alive: heartbeat() (called for every pair by one interval, see ws-keepalive.ts) pings
- *   both sides; a side that neither answered nor sent anything since the previous heartbeat is
- *   dead (a peer that vanished without a FIN, or one that stopped reading altogether) and is
- *   terminated, which closes its partner too. A side the relay has paused cannot be read, so it
- *   is not judged while paused.
- * - Back-pressure: when one side has more than maxBufferedBytes queued, the other side's socket
- *   is paused; it resumes once the queue fell to half of that. With a message limit of
- *   maxPayload, memory per direction stays around maxBufferedBytes + maxPayload.
- * - Close codes and reasons travel both ways. 1005 ("no code") and 1006 ("connection lost")
- *   cannot be put in a close frame: 1005 becomes 1000; a lost upstream becomes 1011, a lost
- *   client becomes 1001 (going away), unless an error says better (1009 for an oversized
- *   message or frame, 1007 for bad UTF-8, 1008 for too many fragments, 1002 for other protocol
- *   errors).
+ * Relays one WebSocket pair as bytes, after both handshakes: client side ("down") <-> upstream
+ * side ("up"). Frames pass unchanged — client frames stay masked (the proxy is the upstream's
+ * client, and a masked frame is what a client sends), server frames stay unmasked, compressed
+ * frames stay compressed — and the proxy reads frame headers only:
+ *   - limits: a message above maxMessageBytes closes both sides with 1009; frames RFC 6455
+ *     forbids (unmasked from the client, masked from the server, unknown opcode, RSV bits without
+ *     an extension, oversized or fragmented control frames, a continuation out of place) with 1002;
+ *   - message boundaries, so a frame the proxy writes itself (a notification, a keep-alive ping,
+ *     a close) never lands inside a frame, and a data frame never inside a fragmented message;
+ *   - close frames: forwarded; nothing that follows one is forwarded. A side that goes away
+ *     without one gets its partner a close (1001 toward the upstream, 1011 toward the client).
+ * On a socket under inspection (a notification socket) the client's small, whole text frames are
+ * held until complete, unmasked and shown to the inspector (which may cut an ACK out), and the
+ * server's first whole messages are shown while it watches. Nothing else is unmasked or decoded.
+ * Back-pressure: a side whose partner has more than maxBufferedBytes queued is paused until the
+ * partner drained. Keep-alive: heartbeat() pings both sides (between frames); a side not heard
+ * from since the previous heartbeat is dropped.
  */
-import WebSocket from 'ws';
+import type { Socket } from 'node:net';
 import type { RelayInspector } from '../../notifications/framing/inspector.js';
-import type { EarlyMessage } from './ws-upstream.js';
-
-const AS_BINARY = { binary: true } as const;
-const AS_TEXT = { binary: false } as const;
-
-const NORMAL_CLOSURE = 1000;
-const GOING_AWAY = 1001;
-const PROTOCOL_ERROR = 1002;
-const NO_STATUS = 1005;
-const ABNORMAL = 1006;
-const INVALID_PAYLOAD = 1007;
-const POLICY_VIOLATION = 1008;
-const TOO_BIG = 1009;
-const INTERNAL_ERROR = 1011;
-
-const UPSTREAM_LOST_REASON = 'upstream connection lost';
-const CLIENT_LOST_REASON = 'client connection lost';
-
-/**
- * ws errors whose close status is not 1002; ws closes the failing side with these itself, and the
- * partner must hear the same. (A length announced beyond 2^53-1 is "too big" as well as one
- * beyond maxPayload.)
- */
-const STATUS_BY_WS_ERROR: Readonly<Record<string, number>> = {
-  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: TOO_BIG,
-  WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: TOO_BIG,
-  WS_ERR_INVALID_UTF8: INVALID_PAYLOAD,
-  WS_ERR_TOO_MANY_BUFFERED_PARTS: POLICY_VIOLATION,
-};
-
-/** the close status an error on a socket stands for, when ws reports it as a protocol failure */
-function statusForError(err: Error & { code?: string }): number | undefined {
-  const code = err.code;
-  if (code === undefined || !code.startsWith('WS_ERR_')) return undefined;
-  return STATUS_BY_WS_ERROR[code] ?? PROTOCOL_ERROR;
-}
-
-function isSendable(code: number): boolean {
-  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== NO_STATUS && code !== ABNORMAL) || (code >= 3000 && code <= 4999);
-}
+import {
+  closeCodeOf, closePayload, encodeFrame, isControl, isKnownOpcode, payloadOf, readHeader, type FrameHeader,
+  OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_TEXT,
+} from './frames.js';
 
 export type Side = 'client' | 'upstream';
 
@@ -75,172 +34,427 @@ export interface RelayEvents {
   onUnresponsive(side: Side): void;
 }
 
-/** Liveness of one side between two heartbeats. */
-class Liveness {
-  /** something (a pong or a message) arrived since the last ping */
-  heard = true;
-  readonly heardFrom = (): void => {
-    this.heard = true;
-  };
+const GOING_AWAY = 1001;
+const PROTOCOL_ERROR = 1002;
+const INVALID_PAYLOAD = 1007;
+const POLICY_VIOLATION = 1008;
+const TOO_BIG = 1009;
+const INTERNAL_ERROR = 1011;
+/** server messages larger than this are not shown to a watching inspector */
+const WATCH_LIMIT_BYTES = 64 * 1024;
+/** how long a side may take to close after the closing handshake started */
+const CLOSE_GRACE_MS = 1000;
+const EMPTY = Buffer.alloc(0);
+
+export interface RawPairOptions {
+  readonly maxMessageBytes: number;
+  readonly maxBufferedBytes: number;
+  /** permessage-deflate was negotiated: RSV1 is allowed on the first frame of a data message */
+  readonly deflate: boolean;
+  readonly inspector: RelayInspector | undefined;
 }
 
-export class SocketPair {
-  readonly #down: WebSocket;
-  readonly #up: WebSocket;
-  readonly #highWaterBytes: number;
-  readonly #lowWaterBytes: number;
-  readonly #events: RelayEvents;
-  readonly #inspector: RelayInspector | undefined;
-  #downPaused = false;
-  #upPaused = false;
-  #downErrorStatus: number | undefined;
-  #upErrorStatus: number | undefined;
-  readonly #downLiveness = new Liveness();
-  readonly #upLiveness = new Liveness();
+interface Queued { readonly frame: Buffer; readonly control: boolean; readonly cb: ((err?: Error | null) => void) | undefined }
 
-  constructor(down: WebSocket, up: WebSocket, maxBufferedBytes: number, events: RelayEvents, inspector?: RelayInspector) {
-    this.#down = down;
-    this.#inspector = inspector;
-    this.#up = up;
-    this.#highWaterBytes = maxBufferedBytes;
-    this.#lowWaterBytes = Math.floor(maxBufferedBytes / 2);
+/** One direction: bytes from `source` to `target`. */
+class Direction {
+  #partial: Buffer | undefined;
+  #header: FrameHeader | undefined;
+  #remaining = 0;
+  #inMessage = false;
+  #messageBytes = 0;
+  /** bytes of a frame held for the inspector (client side) */
+  #held: Buffer[] | undefined;
+  /** payload copy of a server message shown to a watching inspector */
+  #watched: Buffer[] | undefined;
+  /** a close frame's payload being collected */
+  #closing: Buffer[] | undefined;
+  readonly #queue: Queued[] = [];
+  /** the source sent a close frame (its code); nothing after it is forwarded */
+  closeCode: number | undefined;
+  /** a close frame was handed to the target (by the source or the proxy, maybe still queued) */
+  closeWritten = false;
+  /** a close frame went out: nothing more is written */
+  #closeOut = false;
+  /** a frame other than a ping arrived since the last heartbeat */
+  heard = true;
+  paused = false;
+
+  constructor(
+    readonly source: Socket,
+    readonly target: Socket,
+    readonly fromClient: boolean,
+    readonly pair: RawPair,
+  ) {}
+
+  /** true between frames (and, for data, between messages) */
+  #atBoundary(control: boolean): boolean {
+    return this.#remaining === 0 && this.#partial === undefined && this.#held === undefined && this.#header === undefined && (control || !this.#inMessage);
+  }
+
+  /** Writes a frame of the proxy's own at the next place it may go. */
+  inject(frame: Buffer, control: boolean, cb?: (err?: Error | null) => void): void {
+    if (this.closeWritten) {
+      cb?.(new Error('closing'));
+      return;
+    }
+    const close = frame[0] === (0x80 | OP_CLOSE);
+    if (close) this.closeWritten = true;
+    if (this.#queue.length === 0 && this.#atBoundary(control)) {
+      this.#write(frame, cb);
+      if (close) this.#closeOut = true;
+    } else {
+      this.#queue.push({ frame, control, cb });
+    }
+  }
+
+  #flushQueue(): void {
+    while (this.#queue.length > 0 && this.#atBoundary(this.#queue[0]!.control)) {
+      const q = this.#queue.shift()!;
+      this.#write(q.frame, q.cb);
+      if (q.frame[0] === (0x80 | OP_CLOSE)) this.#closeOut = true;
+    }
+  }
+
+  #write(bytes: Buffer, cb?: (err?: Error | null) => void): void {
+    if (this.target.destroyed || this.#closeOut) {
+      cb?.(new Error('closed'));
+      return;
+    }
+    if (bytes.length > 0 || cb !== undefined) this.target.write(bytes, cb);
+  }
+
+  readonly onData = (chunk: Buffer): void => {
+    if (this.closeCode !== undefined) return;
+    let buf = chunk;
+    if (this.#partial !== undefined) {
+      buf = Buffer.concat([this.#partial, chunk]);
+      this.#partial = undefined;
+    }
+    this.#scan(buf);
+    this.pair.backPressure(this);
+  };
+
+  #scan(buf: Buffer): void {
+    const inspector = this.pair.inspector;
+    let pos = 0;
+    let from = 0;
+    while (pos < buf.length) {
+      if (this.#remaining > 0) {
+        if (this.#header?.opcode !== OP_PING) this.heard = true;
+        const take = Math.min(this.#remaining, buf.length - pos);
+        const part = buf.subarray(pos, pos + take);
+        if (this.#held !== undefined) this.#held.push(part);
+        if (this.#watched !== undefined) this.#watched.push(Buffer.from(part));
+        if (this.#closing !== undefined) this.#closing.push(part);
+        pos += take;
+        this.#remaining -= take;
+        if (this.#remaining > 0) break;
+      } else {
+        if (this.#queue.length > 0 && this.#header === undefined) {
+          this.#write(buf.subarray(from, pos));
+          from = pos;
+          this.#flushQueue();
+        }
+        if (this.#header === undefined) {
+          const h = readHeader(buf, pos);
+          if (h === undefined) {
+            this.#partial = Buffer.from(buf.subarray(pos));
+            break;
+          }
+          const problem = this.#check(h);
+          if (problem !== undefined) {
+            this.#write(buf.subarray(from, pos));
+            this.pair.fail(problem);
+            return;
+          }
+          this.#header = h;
+          this.#remaining = h.payloadBytes;
+          // a peer that only pings (and never reads the pongs) is not thereby alive
+          if (h.opcode !== OP_PING) this.heard = true;
+          else if (this.pair.pingsUnread(this, h.headerBytes + h.payloadBytes)) return;
+          const wholeText = h.fin && h.opcode === OP_TEXT && !h.rsv1;
+          if (this.fromClient && inspector !== undefined && wholeText && h.payloadBytes <= inspector.clientLimitBytes) {
+            this.#write(buf.subarray(from, pos));
+            this.#held = [buf.subarray(pos, pos + h.headerBytes)];
+          } else if (!this.fromClient && inspector?.watchesServer === true && h.fin && !h.rsv1 && (h.opcode === OP_TEXT || h.opcode === OP_BINARY) && h.payloadBytes <= WATCH_LIMIT_BYTES) {
+            this.#watched = [];
+          } else if (h.opcode === OP_CLOSE) {
+            // held like an inspected frame: it is checked, and may be rewritten
+            this.#write(buf.subarray(from, pos));
+            this.#closing = [buf.subarray(pos, pos + h.headerBytes)];
+          }
+          pos += h.headerBytes;
+        }
+      }
+      if (this.#remaining === 0 && this.#header !== undefined) {
+        const h = this.#header;
+        this.#header = undefined;
+        if (this.#held !== undefined) {
+          this.#releaseHeld(h);
+          from = pos;
+        } else if (this.#closing !== undefined) {
+          const frame = Buffer.concat(this.#closing);
+          this.#closing = undefined;
+          const payload = payloadOf(frame, h);
+          const problem = closeProblem(payload);
+          if (problem !== undefined) {
+            this.pair.fail(problem);
+            return;
+          }
+          // a close without a code reaches the partner as 1000 (1005 cannot be sent)
+          this.#write(payload.length === 0 ? encodeFrame(OP_CLOSE, closePayload(1000, ''), this.fromClient) : frame);
+          this.#closeOut = true;
+          this.closeCode = closeCodeOf(payload);
+          this.closeWritten = true;
+          this.pair.closeSeen(this);
+          return;
+        } else if (this.#watched !== undefined) {
+          inspector?.serverMessage(Buffer.concat(this.#watched), h.opcode === OP_BINARY);
+          this.#watched = undefined;
+        }
+        this.#flushQueueAfterFrame(buf, from, pos, (next) => { from = next; });
+      }
+    }
+    if (this.#held === undefined && this.#closing === undefined && from < pos) this.#write(buf.subarray(from, pos));
+  }
+
+  /** after a frame: writes what was scanned so far and the queued frames that may go now */
+  #flushQueueAfterFrame(buf: Buffer, from: number, pos: number, setFrom: (n: number) => void): void {
+    if (this.#queue.length === 0 || !this.#atBoundary(this.#queue[0]!.control)) return;
+    this.#write(buf.subarray(from, pos));
+    setFrom(pos);
+    this.#flushQueue();
+  }
+
+  #releaseHeld(h: FrameHeader): void {
+    const frame = Buffer.concat(this.#held!);
+    this.#held = undefined;
+    const payload = payloadOf(frame, h);
+    const kept = this.pair.inspector!.clientMessage(payload, false);
+    if (kept === payload) this.#write(frame);
+    else if (kept !== undefined) this.#write(encodeFrame(OP_TEXT, kept, true));
+  }
+
+  /** the close status for a frame this side must not send, or undefined when it is fine */
+  #check(h: FrameHeader): number | undefined {
+    if (h.rsvOther || !isKnownOpcode(h.opcode) || h.masked !== this.fromClient) return PROTOCOL_ERROR;
+    if (isControl(h.opcode)) return !h.fin || h.payloadBytes > 125 || h.rsv1 ? PROTOCOL_ERROR : undefined;
+    if (h.opcode === OP_CONTINUATION) {
+      if (!this.#inMessage || h.rsv1) return PROTOCOL_ERROR;
+      this.#messageBytes += h.payloadBytes;
+    } else {
+      if (this.#inMessage || (h.rsv1 && !this.pair.deflate)) return PROTOCOL_ERROR;
+      this.#messageBytes = h.payloadBytes;
+    }
+    if (this.#messageBytes > this.pair.maxMessageBytes) return TOO_BIG;
+    this.#inMessage = !h.fin;
+    return undefined;
+  }
+}
+
+/** the close status for a close frame that breaks RFC 6455 (bad code, 1-byte payload, reason not UTF-8) */
+function closeProblem(payload: Buffer): number | undefined {
+  if (payload.length === 0) return undefined;
+  if (payload.length === 1) return PROTOCOL_ERROR;
+  const code = payload.readUInt16BE(0);
+  const valid = (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
+  if (!valid) return PROTOCOL_ERROR;
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(payload.subarray(2));
+  } catch {
+    return INVALID_PAYLOAD;
+  }
+  return undefined;
+}
+
+/** The client side as the registry and the notifier see it (the subset of a `ws` socket they use). */
+export class RawClientSocket {
+  readonly CONNECTING = 0 as const;
+  readonly OPEN = 1 as const;
+  readonly #pair: RawPair;
+
+  constructor(pair: RawPair) {
+    this.#pair = pair;
+  }
+
+  get readyState(): 0 | 1 | 2 | 3 {
+    return this.#pair.readyState;
+  }
+
+  /** the relay stopped reading the client (back-pressure) */
+  get isPaused(): boolean {
+    return this.#pair.toUpstream.paused;
+  }
+
+  get bufferedAmount(): number {
+    return this.#pair.down.writableLength;
+  }
+
+  /** Sends a text message (a notification) between two whole messages of the upstream. */
+  send(text: string, cb?: (err?: Error | null) => void): void {
+    this.#pair.toClient.inject(encodeFrame(OP_TEXT, Buffer.from(text), false), false, cb);
+  }
+
+  close(code: number, reason: string): void {
+    this.#pair.closeBoth(code, reason);
+  }
+
+  /** Reads both sides again (a side held back would never read its peer's closing frame). */
+  resume(): void {
+    this.#pair.down.resume();
+    this.#pair.up.resume();
+  }
+
+  terminate(): void {
+    this.#pair.terminate();
+  }
+}
+
+export class RawPair {
+  readonly down: Socket;
+  readonly up: Socket;
+  readonly toClient: Direction;
+  readonly toUpstream: Direction;
+  readonly client: RawClientSocket;
+  readonly inspector: RelayInspector | undefined;
+  readonly deflate: boolean;
+  readonly maxMessageBytes: number;
+  readonly #highWaterBytes: number;
+  readonly #events: RelayEvents;
+  #closedReported = false;
+  #unreadPingBytes = 0;
+  #failStatus: number | undefined;
+  readyState: 0 | 1 | 2 | 3 = 1;
+
+  constructor(down: Socket, up: Socket, opts: RawPairOptions, events: RelayEvents) {
+    this.down = down;
+    this.up = up;
+    this.inspector = opts.inspector;
+    this.deflate = opts.deflate;
+    this.maxMessageBytes = opts.maxMessageBytes;
+    this.#highWaterBytes = opts.maxBufferedBytes;
     this.#events = events;
-    down.on('message', this.#fromDown);
-    up.on('message', this.#fromUp);
-    down.on('close', this.#downClosed);
-    up.on('close', this.#upClosed);
-    down.on('error', this.#downFailed);
-    up.on('error', this.#upFailed);
-    down.on('pong', this.#downLiveness.heardFrom);
-    up.on('pong', this.#upLiveness.heardFrom);
+    this.toClient = new Direction(up, down, false, this);
+    this.toUpstream = new Direction(down, up, true, this);
+    this.client = new RawClientSocket(this);
+    down.setNoDelay(true);
+    up.setNoDelay(true);
+    down.on('data', this.toUpstream.onData);
+    up.on('data', this.toClient.onData);
+    down.on('error', (err) => events.onError('client', err));
+    up.on('error', (err) => events.onError('upstream', err));
+    down.on('close', () => this.#sideGone(this.toUpstream, GOING_AWAY, 'client connection lost'));
+    up.on('close', () => this.#sideGone(this.toClient, INTERNAL_ERROR, 'upstream connection lost'));
+    down.on('end', () => this.#sideGone(this.toUpstream, GOING_AWAY, 'client connection lost'));
+    up.on('end', () => this.#sideGone(this.toClient, INTERNAL_ERROR, 'upstream connection lost'));
+  }
+
+  /** Passes what the upstream sent with its 101 answer, then lets both sides flow. */
+  start(upstreamHead: Buffer): void {
+    if (upstreamHead.length > 0) this.toClient.onData(upstreamHead);
+    this.up.resume();
+    this.down.resume();
   }
 
   /**
-   * One keep-alive round: terminates a side that was pinged last round and has not been heard
-   * from since (its partner is then closed as for a lost connection), and pings the others.
+   * Counts a ping from `d`'s source while that source does not read what it is sent (its
+   * partner is held back for it): the pongs would only pile up, so past maxBufferedBytes of such
+   * pings the pair is closed (1008). True when it was.
    */
-  heartbeat(): void {
-    if (this.#beat(this.#down, this.#downLiveness, this.#downPaused)) this.#events.onUnresponsive('client');
-    else if (this.#beat(this.#up, this.#upLiveness, this.#upPaused)) this.#events.onUnresponsive('upstream');
-  }
-
-  /** true when `socket` was found dead and terminated */
-  #beat(socket: WebSocket, liveness: Liveness, pausedByRelay: boolean): boolean {
-    if (socket.readyState !== WebSocket.OPEN) return false;
-    if (pausedByRelay) {
-      liveness.heard = true; // its answers cannot be read while paused
+  pingsUnread(d: Direction, bytes: number): boolean {
+    const back = d === this.toUpstream ? this.toClient : this.toUpstream;
+    if (!back.paused) {
+      this.#unreadPingBytes = 0;
       return false;
     }
-    if (!liveness.heard) {
-      socket.terminate();
+    this.#unreadPingBytes += bytes;
+    if (this.#unreadPingBytes <= this.#highWaterBytes) return false;
+    this.fail(POLICY_VIOLATION);
+    d.source.destroy();
+    return true;
+  }
+
+  /** pauses a source whose target has too much queued, until the target drained */
+  backPressure(d: Direction): void {
+    if (d.paused || d.target.writableLength <= this.#highWaterBytes) return;
+    d.paused = true;
+    d.source.pause();
+    d.target.once('drain', () => {
+      d.paused = false;
+      if (!d.source.destroyed) d.source.resume();
+    });
+  }
+
+  heartbeat(): void {
+    if (this.#beat(this.toUpstream)) this.#events.onUnresponsive('client');
+    else if (this.#beat(this.toClient)) this.#events.onUnresponsive('upstream');
+  }
+
+  /** `fromSide` is the direction whose source is pinged */
+  #beat(fromSide: Direction): boolean {
+    if (this.readyState !== 1) return false;
+    const toSource = fromSide === this.toUpstream ? this.toClient : this.toUpstream;
+    if (fromSide.paused) {
+      fromSide.heard = true; // its answers cannot be read while the relay holds it back
+      return false;
+    }
+    if (!fromSide.heard) {
+      fromSide.source.destroy();
       return true;
     }
-    liveness.heard = false;
-    socket.ping();
+    fromSide.heard = false;
+    toSource.inject(encodeFrame(OP_PING, EMPTY, toSource === this.toUpstream), true);
     return false;
   }
 
-  /** Passes on what the upstream sent before the pair existed (kept in order). */
-  deliverEarly(early: readonly EarlyMessage[]): void {
-    for (const m of early) this.#fromUp(m.data, m.isBinary);
+  /** a side sent a close frame: it was forwarded; the partner's answer ends the handshake */
+  closeSeen(d: Direction): void {
+    this.readyState = 2;
+    const other = d === this.toUpstream ? this.toClient : this.toUpstream;
+    if (other.closeCode !== undefined) this.#endBoth();
+    else setTimeout(() => this.#endBoth(), CLOSE_GRACE_MS).unref();
   }
 
-  /** The upstream closed before the pair existed: close the client side the same way. */
-  upstreamClosedEarly(code: number, reason: Buffer): void {
-    this.#upClosed(code, reason);
+  /** A frame broke the rules: both sides are closed with `status`. */
+  fail(status: number): void {
+    this.#failStatus ??= status;
+    this.closeBoth(status, '');
   }
 
-  /** The upstream was paused while the client side was set up; let it flow. */
-  resumeUpstream(): void {
-    if (!this.#upPaused) this.#up.resume();
+  closeBoth(code: number, reason: string): void {
+    if (this.readyState >= 2) return;
+    this.readyState = 2;
+    const payload = closePayload(code, reason);
+    this.toClient.inject(encodeFrame(OP_CLOSE, payload, false), true);
+    this.toUpstream.inject(encodeFrame(OP_CLOSE, payload, true), true);
+    setTimeout(() => this.#endBoth(), CLOSE_GRACE_MS).unref();
   }
 
-  readonly #fromDown = (message: Buffer, isBinary: boolean): void => {
-    this.#downLiveness.heard = true;
-    const up = this.#up;
-    if (up.readyState !== WebSocket.OPEN) return;
-    const inspector = this.#inspector;
-    const data = inspector !== undefined && message.length <= inspector.clientLimitBytes ? inspector.clientMessage(message, isBinary) : message;
-    if (data === undefined) return;
-    up.send(data, isBinary ? AS_BINARY : AS_TEXT, this.#upFlushed);
-    if (!this.#downPaused && up.bufferedAmount > this.#highWaterBytes) {
-      this.#downPaused = true;
-      this.#down.pause();
+  #endBoth(): void {
+    this.down.end();
+    this.up.end();
+    setTimeout(() => this.terminate(), CLOSE_GRACE_MS).unref();
+  }
+
+  terminate(): void {
+    this.down.destroy();
+    this.up.destroy();
+  }
+
+  /** a side's connection ended or broke: its partner hears a close (unless it already did) */
+  #sideGone(from: Direction, status: number, reason: string): void {
+    const partner = from.target;
+    if (!from.closeWritten && !partner.destroyed) {
+      from.inject(encodeFrame(OP_CLOSE, closePayload(this.#failStatus ?? status, this.#failStatus === undefined ? reason : ''), from === this.toUpstream), true);
     }
-  };
-
-  readonly #fromUp = (data: Buffer, isBinary: boolean): void => {
-    this.#upLiveness.heard = true;
-    const down = this.#down;
-    if (down.readyState !== WebSocket.OPEN) return;
-    if (this.#inspector?.watchesServer === true) this.#inspector.serverMessage(data, isBinary);
-    down.send(data, isBinary ? AS_BINARY : AS_TEXT, this.#downFlushed);
-    if (!this.#upPaused && down.bufferedAmount > this.#highWaterBytes) {
-      this.#upPaused = true;
-      this.#up.pause();
+    if (!partner.destroyed) partner.end();
+    setTimeout(() => partner.destroy(), CLOSE_GRACE_MS).unref();
+    if (from === this.toUpstream && !this.#closedReported && this.down.destroyed) {
+      this.#closedReported = true;
+      this.readyState = 3;
+      this.inspector?.closed();
+      this.#events.onClosed(this.toUpstream.closeCode ?? 1006);
     }
-  };
-
-  // send callbacks run when a frame left the process, so the queue only shrinks here
-  readonly #upFlushed = (): void => {
-    if (this.#downPaused && this.#up.bufferedAmount <= this.#lowWaterBytes) {
-      this.#downPaused = false;
-      this.#down.resume();
-    }
-  };
-
-  readonly #downFlushed = (): void => {
-    if (this.#upPaused && this.#down.bufferedAmount <= this.#lowWaterBytes) {
-      this.#upPaused = false;
-      this.#up.resume();
-    }
-  };
-
-  readonly #downClosed = (code: number, reason: Buffer): void => {
-    this.#inspector?.closed();
-    closeWith(this.#up, code, reason, this.#downErrorStatus, GOING_AWAY, CLIENT_LOST_REASON);
-    this.#events.onClosed(code);
-  };
-
-  readonly #upClosed = (code: number, reason: Buffer): void => {
-    closeWith(this.#down, code, reason, this.#upErrorStatus, INTERNAL_ERROR, UPSTREAM_LOST_REASON);
-  };
-
-  readonly #downFailed = (err: Error): void => {
-    this.#downErrorStatus ??= statusForError(err);
-    this.#events.onError('client', err);
-  };
-
-  readonly #upFailed = (err: Error): void => {
-    this.#upErrorStatus ??= statusForError(err);
-    this.#events.onError('upstream', err);
-  };
-}
-
-/** Closes `target` because its partner closed with `code`/`reason`. */
-function closeWith(target: WebSocket, code: number, reason: Buffer, errorStatus: number | undefined, lostStatus: number, lostReason: string): void {
-  const state = target.readyState;
-  if (state === WebSocket.CLOSED) return;
-  if (state === WebSocket.CONNECTING) {
-    target.terminate();
-    return;
-  }
-  // a paused socket would never read the peer's closing frame
-  target.resume();
-  if (state === WebSocket.CLOSING) return;
-  let status: number;
-  let text: Buffer | string = reason;
-  if (code === NO_STATUS) {
-    status = NORMAL_CLOSURE;
-  } else if (code === ABNORMAL || !isSendable(code)) {
-    status = errorStatus ?? lostStatus;
-    text = errorStatus === undefined ? lostReason : '';
-  } else {
-    status = code;
-  }
-  try {
-    target.close(status, text);
-  } catch {
-    target.terminate();
   }
 }

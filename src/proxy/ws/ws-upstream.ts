@@ -1,25 +1,17 @@
 /**
- * Opening the upstream half of a proxied WebSocket, before the client's handshake is answered.
- *
- * The outcome is either an open upstream socket (paused, so nothing is lost while the client
- * side is being set up; anything already parsed is kept in `early`) or a failure the client's
- * handshake is answered with: the upstream's own refusal status, or 502/504 as for HTTP.
+ * Opening the upstream half of a proxied WebSocket as a raw connection (for the byte relay),
+ * before the client's handshake is answered: the proxy sends its own upgrade request with the
+ * client's offered sub-protocols and (when passed) its permessage-deflate offer, checks the 101
+ * (accept key, chosen sub-protocol, extensions), and hands over the paused socket plus any bytes
+ * that came with the 101. Otherwise the client's handshake is answered with the upstream's own
+ * refusal status, or 502/504 as for HTTP.
  */
-import net from 'node:net';
+import { createHash, randomBytes } from 'node:crypto';
+import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import WebSocket from 'ws';
 import { CONNECT_TIMEOUT_CODE, classifyUpstreamError, UPSTREAM_BAD_HANDSHAKE, UPSTREAM_TIMEOUT, type UpstreamFailure } from '../upstream-errors.js';
-
-export interface EarlyMessage { readonly data: Buffer; readonly isBinary: boolean }
-
-export interface OpenUpstream {
-  readonly socket: WebSocket;
-  /** Set-Cookie headers of the upstream's 101 answer, passed on to the client */
-  readonly setCookie: readonly string[] | undefined;
-  /** Stops buffering; returns what arrived before the relay took over, and an early close. */
-  takeOver(): { early: EarlyMessage[]; closed: { code: number; reason: Buffer } | undefined };
-}
 
 export interface RefusedUpgrade {
   readonly statusCode: number;
@@ -28,10 +20,6 @@ export interface RefusedUpgrade {
   /** upstream headers worth passing on (Location still upstream-absolute) */
   readonly headers: Readonly<Record<string, string | string[]>>;
 }
-
-export type UpstreamAttempt =
-  | { readonly ok: true; readonly upstream: OpenUpstream }
-  | { readonly ok: false; readonly refused: RefusedUpgrade };
 
 export interface UpstreamDialOptions {
   readonly connectTimeoutMs: number;
@@ -80,78 +68,103 @@ function connectorWithTimeout(connectTimeoutMs: number, secure: boolean) {
   };
 }
 
-/**
- * Connects to `url` offering `protocols`. Resolves once the upstream answered (or failed); never
- * rejects. On success the socket is paused and must be taken over with `takeOver()`.
- */
-export function dialUpstream(
-  url: string,
+const ACCEPT_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+export interface RawUpstream {
+  /** paused; resume once the relay listens */
+  readonly socket: Socket;
+  /** bytes the upstream sent right behind its 101 */
+  readonly head: Buffer;
+  /** the sub-protocol the upstream chose ('' for none) */
+  readonly protocol: string;
+  /** the upstream's Sec-WebSocket-Extensions answer, passed to the client unchanged */
+  readonly extensions: string | undefined;
+  readonly setCookie: readonly string[] | undefined;
+}
+
+export type RawUpstreamAttempt =
+  | { readonly ok: true; readonly upstream: RawUpstream }
+  | { readonly ok: false; readonly refused: RefusedUpgrade };
+
+function acceptFor(key: string): string {
+  return createHash('sha1').update(key + ACCEPT_GUID).digest('base64');
+}
+
+/** true when the 101 answers this offer the way RFC 6455 requires */
+function validAnswer(headers: IncomingHttpHeaders, key: string, protocols: readonly string[], offeredExtensions: string | undefined): string | undefined {
+  if (headers['sec-websocket-accept'] !== acceptFor(key)) return undefined;
+  if (headers.upgrade?.toLowerCase() !== 'websocket') return undefined;
+  const chosen = headers['sec-websocket-protocol'] ?? '';
+  // like browsers (and ws), a 101 without a sub-protocol is refused when protocols were offered
+  if (protocols.length > 0 ? !protocols.includes(chosen) : chosen !== '') return undefined;
+  if (headers['sec-websocket-extensions'] !== undefined && offeredExtensions === undefined) return undefined;
+  return chosen;
+}
+
+export function dialRawUpstream(
+  url: URL,
   protocols: readonly string[],
   headers: OutgoingHttpHeaders,
+  extensionsOffer: string | undefined,
   opts: UpstreamDialOptions,
-): Promise<UpstreamAttempt> {
+): Promise<RawUpstreamAttempt> {
   return new Promise((resolve) => {
-    const socket = new WebSocket(url, [...protocols], {
-      headers,
-      maxPayload: opts.maxPayloadBytes,
-      perMessageDeflate: false,
-      followRedirects: false,
-      createConnection: connectorWithTimeout(opts.connectTimeoutMs, url.startsWith('wss:')) as never,
+    const secure = url.protocol === 'https:' || url.protocol === 'wss:';
+    const key = randomBytes(16).toString('base64');
+    const out: OutgoingHttpHeaders = {
+      ...headers,
+      connection: 'Upgrade',
+      upgrade: 'websocket',
+      'sec-websocket-version': '13',
+      'sec-websocket-key': key,
+    };
+    if (protocols.length > 0) out['sec-websocket-protocol'] = protocols.join(', ');
+    if (extensionsOffer !== undefined) out['sec-websocket-extensions'] = extensionsOffer;
+    const request = secure ? httpsRequest : httpRequest;
+    const req = request({
+      protocol: secure ? 'https:' : 'http:',
+      hostname: url.hostname.replace(/^\[|\]$/g, ''),
+      port: url.port,
+      path: url.pathname + url.search,
+      method: 'GET',
+      headers: out,
+      agent: false,
+      createConnection: connectorWithTimeout(opts.connectTimeoutMs, secure) as never,
     });
     let settled = false;
-    let answered101 = false;
-    let setCookie: string[] | undefined;
-    const early: EarlyMessage[] = [];
-    let closed: { code: number; reason: Buffer } | undefined;
-
     const answerTimer = setTimeout(() => fail(fromFailure(UPSTREAM_TIMEOUT)), opts.answerTimeoutMs);
-
     function fail(refused: RefusedUpgrade): void {
       if (settled) return;
       settled = true;
       clearTimeout(answerTimer);
-      socket.terminate();
+      req.destroy();
       resolve({ ok: false, refused });
     }
-
-    const keepEarly = (data: Buffer, isBinary: boolean) => early.push({ data, isBinary });
-    const keepClose = (code: number, reason: Buffer) => { closed = { code, reason }; };
-
-    // errors after the outcome are handled by the relay (or are moot); never let one go unheard
-    socket.on('error', (err) => fail(fromFailure(answered101 ? UPSTREAM_BAD_HANDSHAKE : classifyUpstreamError(err))));
-    socket.on('upgrade', (res) => {
-      // ws checks the 101 (accept key, sub-protocol) right after this event; an error that
-      // follows means the upstream's answer was refused. Note: like browsers, ws refuses a 101
-      // without a sub-protocol when protocols were offered.
-      answered101 = true;
-      const cookies = res.headers['set-cookie'];
-      if (cookies !== undefined && cookies.length > 0) setCookie = cookies;
-    });
-    socket.on('unexpected-response', (req, res) => {
+    req.on('error', (err) => fail(fromFailure(classifyUpstreamError(err))));
+    req.on('response', (res) => {
       const refused = refusal(res.statusCode ?? 502, res.headers);
       res.resume();
-      req.destroy();
       fail(refused);
     });
-    socket.once('open', () => {
-      if (settled) return;
+    req.on('upgrade', (res, socket: Socket, head: Buffer) => {
+      const chosen = validAnswer(res.headers, key, protocols, extensionsOffer);
+      if (chosen === undefined || settled) {
+        socket.destroy();
+        fail(fromFailure(UPSTREAM_BAD_HANDSHAKE));
+        return;
+      }
       settled = true;
       clearTimeout(answerTimer);
       socket.pause();
-      socket.on('message', keepEarly);
-      socket.on('close', keepClose);
+      socket.setTimeout(0);
+      // errors before the relay takes over end in its 'close' (the relay listens for it)
+      socket.on('error', () => undefined);
+      const cookies = res.headers['set-cookie'];
       resolve({
         ok: true,
-        upstream: {
-          socket,
-          setCookie,
-          takeOver() {
-            socket.off('message', keepEarly);
-            socket.off('close', keepClose);
-            return { early, closed };
-          },
-        },
+        upstream: { socket, head, protocol: chosen, extensions: res.headers['sec-websocket-extensions'], setCookie: cookies !== undefined && cookies.length > 0 ? cookies : undefined },
       });
     });
+    req.end();
   });
 }
