@@ -2,7 +2,8 @@
  * Section 2: the session engine alone (ManualClock + MemorySessionStore), in its own process,
  * started with --expose-gc so heap figures are taken after full collections.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ManualClock } from '../dist/sessions/clock.js';
 import { SessionEngine } from '../dist/sessions/engine.js';
 import { MemorySessionStore } from '../dist/sessions/memory-store.js';
@@ -12,6 +13,11 @@ import { settingsOf } from './lib/timer-precision.js';
 import { median } from './lib/stats.js';
 
 const MINUTE_MS = 60_000;
+
+/** a credential fingerprint as identity makes one: a SHA-256 digest in base64url (a flat string) */
+function fingerprintOf(i) {
+  return createHash('sha256').update(`fp-${i}`).digest('base64url');
+}
 const noopActions = { warn() {}, logout() {} };
 
 /** JS heap plus ArrayBuffer memory (the packed request notes live in typed arrays) */
@@ -37,7 +43,7 @@ function makeUsers(n) {
     names.push(name);
     creds.push({
       kind: 'token-cookie',
-      fingerprint: Buffer.from(`fp-${i}`).toString('base64url').padEnd(43, 'A'),
+      fingerprint: fingerprintOf(i),
       replay: { cookie: `ptoken=${'e'.repeat(200)}.${i}` },
       expiresAtMs: 1_800_000_000_000,
     });
@@ -143,7 +149,7 @@ function memoryAt(n) {
       if (r % 4 === 3) engine.recordIgnored(user, 'GET', path, 'passive:GET /panopticon/server/rest/data/**');
       else engine.recordActivity(user, 'GET', path, r === 0 ? {
         kind: 'token-cookie',
-        fingerprint: Buffer.from(`fp-${i}`).toString('base64url').padEnd(43, 'A'),
+        fingerprint: fingerprintOf(i),
         replay: { cookie: Buffer.from(`ptoken=${randomBytes(186).toString('base64url')}`).toString() },
         expiresAtMs: 1_800_000_000_000,
       } : undefined);
@@ -153,12 +159,27 @@ function memoryAt(n) {
   if (engine.userCount !== n) throw new Error('wrong user count');
   const heap = gcHeap();
   const rss = process.memoryUsage().rss;
-  return { users: n, rssMiB: rss / 2 ** 20, heapMiB: heap / 2 ** 20, baselineRssMiB: baseline.rss / 2 ** 20, heapBytesPerUser: (heap - baseline.heap) / n, notesPerUser: RECENT_NOTES_MAX };
+  return { users: n, rssMiB: rss / 2 ** 20, heapMiB: heap / 2 ** 20, baselineRssMiB: baseline.rss / 2 ** 20, heapBytesPerUser: (heap - baseline.heap) / n, notesPerUser: RECENT_NOTES_MAX, engine };
+}
+
+/**
+ * memoryAt, then the same process again after SETTLE_MS without work: V8 gives back the young
+ * generation it grew while the users were built (up to 32 MiB), as in a proxy between bursts.
+ */
+const SETTLE_MS = 5000;
+async function memoryAtSettled(n) {
+  const { engine, ...m } = memoryAt(n);
+  await sleep(SETTLE_MS);
+  gcHeap();
+  const settledRssMiB = process.memoryUsage().rss / 2 ** 20;
+  if (engine.userCount !== n) throw new Error('wrong user count'); // (and keeps the engine alive until here)
+  engine.close();
+  return { ...m, settledRssMiB, settleMs: SETTLE_MS };
 }
 
 serve(async (msg) => {
   if (typeof globalThis.gc !== 'function') throw new Error('run with --expose-gc');
-  if (msg.cmd === 'memory') return memoryAt(msg.users);
+  if (msg.cmd === 'memory') return memoryAtSettled(msg.users);
   if (msg.cmd !== 'run') throw new Error(`unknown command ${msg.cmd}`);
   const users = msg.users ?? 10_000;
   return {

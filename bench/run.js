@@ -252,7 +252,7 @@ async function main() {
     const m = await p.call({ cmd: 'memory', users }, 300_000);
     await p.stop();
     results.memory.push(m);
-    log(`  ${fmt(users).padStart(7)} users: RSS ${fmt(m.rssMiB, 1)} MiB (Node alone ${fmt(m.baselineRssMiB, 1)} MiB), JS heap ${fmt(m.heapMiB, 1)} MiB, ${fmt(m.heapBytesPerUser)} B of heap per user (${m.notesPerUser} notes each)`);
+    log(`  ${fmt(users).padStart(7)} users: RSS ${fmt(m.rssMiB, 1)} MiB (Node alone ${fmt(m.baselineRssMiB, 1)} MiB), JS heap ${fmt(m.heapMiB, 1)} MiB, ${fmt(m.heapBytesPerUser)} B of heap per user (${m.notesPerUser} notes each); RSS ${fmt(m.settledRssMiB, 1)} MiB after ${m.settleMs / 1000} s without work`);
   }
 
   // ---- 3. Timer precision --------------------------------------------------------------------------
@@ -512,7 +512,7 @@ function summary(r) {
     ['10 000 simultaneous warnings', `${fmt(e.burst.warnMs, 1)} ms`],
     ['10 000 simultaneous timeouts', `${fmt(e.burst.logoutMs, 1)} ms`],
     ['settings change, reschedule 10 000 users', `${fmt(e.reschedule.median, 2)} ms`],
-    ...r.memory.map((m) => [`process RSS with ${fmt(m.users)} users (full history + credential each)`, `${fmt(m.rssMiB, 1)} MiB (${fmt(m.heapBytesPerUser)} B heap per user)`]),
+    ...r.memory.map((m) => [`process RSS with ${fmt(m.users)} users (full history + credential each)`, `${fmt(m.rssMiB, 1)} MiB (${fmt(m.heapBytesPerUser)} B heap per user); ${fmt(m.settledRssMiB, 1)} MiB after ${m.settleMs / 1000} s without work`]),
   ]));
   lines.push('');
   const t = r.timers;

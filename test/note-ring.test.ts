@@ -1,5 +1,5 @@
 import t from 'tap';
-import { NoteRing } from '../src/sessions/note-ring.js';
+import { NoteRing, NoteSlab } from '../src/sessions/note-ring.js';
 import { RECENT_NOTES_MAX, type RequestNote } from '../src/sessions/store.js';
 
 const note = (i: number, counted = i % 3 !== 0): RequestNote => ({
@@ -50,4 +50,27 @@ t.test('from() rebuilds a ring from saved notes; many rings grow the shared stor
     return r;
   });
   t.ok(rings.every((r, i) => r.toArray()[0]!.path === `/panopticon/p${i}`), 'every ring kept its own note across growth');
+});
+
+t.test('a path is kept once while notes hold it and forgotten when none does', async (t) => {
+  const slab = new NoteSlab();
+  const a = new NoteRing(slab);
+  const b = new NoteRing(slab);
+  a.push(note(1));
+  b.push(note(1));
+  t.equal(slab.paths.size, 1, 'two notes of the same path share one entry');
+  t.equal(a.toArray()[0]!.path, b.toArray()[0]!.path);
+  // every note of `a` is overwritten by new paths: the table holds only what rings still show
+  for (let i = 0; i < RECENT_NOTES_MAX * 3; i++) a.push(note(1000 + i));
+  t.equal(slab.paths.size, RECENT_NOTES_MAX + 1, "a's last notes and b's note");
+  for (let i = 0; i < RECENT_NOTES_MAX; i++) a.push(note(1)); // the same path over and over
+  t.equal(slab.paths.size, 1);
+  t.same(a.toArray(), Array.from({ length: RECENT_NOTES_MAX }, () => note(1)));
+  a.release();
+  t.equal(slab.paths.size, 1, "b's note still holds its path");
+  b.release();
+  t.equal(slab.paths.size, 0, 'released rings leave nothing behind');
+  const c = new NoteRing(slab);
+  c.push(note(5));
+  t.same(c.toArray(), [note(5)], 'a freed path id is reused cleanly');
 });

@@ -20,6 +20,7 @@
 import type { TimeoutSettings } from '../properties/settings.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { MAX_TIMER_DELAY_MS } from './clock.js';
+import { storedCredential } from './credential-set.js';
 import { internPath } from './note-ring.js';
 import {
   CREDENTIALS_PER_USER_MAX,
@@ -431,10 +432,10 @@ function addCredential(record: SessionRecord, credential: CredentialInput, nowMs
     existing.lastSeenMs = nowMs;
     if (credential.csrf === undefined || credential.csrf === existing.csrf) return false;
     // a new object, so a shared store seals and writes the credential again
-    record.credentials.set(credential.fingerprint, { ...existing, csrf: credential.csrf });
+    record.credentials.set(credential.fingerprint, storedCredential(existing, existing.lastSeenMs, credential.csrf));
     return true;
   }
-  record.credentials.set(credential.fingerprint, { ...credential, lastSeenMs: nowMs });
+  record.credentials.set(credential.fingerprint, storedCredential(credential, nowMs));
   if (record.credentials.size > CREDENTIALS_PER_USER_MAX) {
     // Drop credentials that expired first, then the least recently seen one.
     let victim: StoredCredential | undefined;

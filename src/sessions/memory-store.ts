@@ -1,3 +1,4 @@
+import { CredentialSet, storedCredential } from './credential-set.js';
 import { TimeHeap } from './heap.js';
 import { NoteRing, NoteSlab } from './note-ring.js';
 import {
@@ -6,13 +7,32 @@ import {
   type SessionRecord,
   type SessionSnapshot,
   type SessionStore,
+  type StoredCredential,
 } from './store.js';
 
-interface Slot {
-  record: SessionRecord;
-  scheduledAtMs: number | undefined;
-  warnClaimMs: number | undefined;
-  logoutClaimMs: number | undefined;
+/** A record together with the store's bookkeeping for it: one object per user. */
+class Slot implements SessionRecord {
+  lastActivity: RequestNote | undefined = undefined;
+  loggedOutAtMs: number | undefined = undefined;
+  scheduledAtMs: number | undefined = undefined;
+  warnClaimMs: number | undefined = undefined;
+  logoutClaimMs: number | undefined = undefined;
+  readonly credentials: CredentialSet;
+
+  constructor(
+    readonly user: string,
+    readonly firstSeenMs: number,
+    public idleSinceMs: number,
+    readonly recent: NoteRing,
+    credentials: Iterable<StoredCredential> = [],
+  ) {
+    this.credentials = new CredentialSet(credentials);
+  }
+
+  /** the record as the engine sees it (the slot itself) */
+  get record(): SessionRecord {
+    return this;
+  }
 }
 
 /** Session state in this process's memory; one heap orders every user's next due time. */
@@ -33,20 +53,7 @@ export class MemorySessionStore implements SessionStore {
   ensure(user: string, nowMs: number): SessionRecord {
     let slot = this.#slots.get(user);
     if (!slot) {
-      slot = {
-        record: {
-          user,
-          firstSeenMs: nowMs,
-          idleSinceMs: nowMs,
-          lastActivity: undefined,
-          loggedOutAtMs: undefined,
-          credentials: new Map(),
-          recent: new NoteRing(this.#notes),
-        },
-        scheduledAtMs: undefined,
-        warnClaimMs: undefined,
-        logoutClaimMs: undefined,
-      };
+      slot = new Slot(user, nowMs, nowMs, new NoteRing(this.#notes));
       this.#slots.set(user, slot);
     }
     return slot.record;
@@ -145,16 +152,12 @@ export class MemorySessionStore implements SessionStore {
     this.#slots.clear();
     this.#heap.clear();
     for (const s of snapshots) {
-      const record: SessionRecord = {
-        user: s.user,
-        firstSeenMs: s.firstSeenMs,
-        idleSinceMs: s.idleSinceMs,
-        lastActivity: s.lastActivity ?? undefined,
-        loggedOutAtMs: s.loggedOutAtMs ?? undefined,
-        credentials: new Map(s.credentials.map((c) => [c.fingerprint, { ...c }])),
-        recent: NoteRing.from(s.recent, this.#notes),
-      };
-      this.#slots.set(s.user, { record, scheduledAtMs: undefined, warnClaimMs: s.warnClaimMs ?? undefined, logoutClaimMs: s.logoutClaimMs ?? undefined });
+      const slot = new Slot(s.user, s.firstSeenMs, s.idleSinceMs, NoteRing.from(s.recent, this.#notes), s.credentials.map((c) => storedCredential(c, c.lastSeenMs)));
+      slot.lastActivity = s.lastActivity ?? undefined;
+      slot.loggedOutAtMs = s.loggedOutAtMs ?? undefined;
+      slot.warnClaimMs = s.warnClaimMs ?? undefined;
+      slot.logoutClaimMs = s.logoutClaimMs ?? undefined;
+      this.#slots.set(s.user, slot);
     }
   }
 

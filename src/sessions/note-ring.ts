@@ -1,15 +1,16 @@
 /**
  * Users' recent requests, packed. Every user's history is a ring of RECENT_NOTES_MAX notes in
- * a slab of flat arrays shared by all users of a store: the time as a double, a 16-bit "kind", and the path.
- * The kind stands for the (method, counted, rule) triple, interned once per process (few
- * methods, few rules); paths are interned up to PATH_INTERN_MAX distinct ones, so users who visit
- * the same pages share one string per path. A user costs one small NoteRing object plus
- * RECENT_NOTES_MAX × 18 bytes in the slab, whatever their history holds.
+ * a slab of flat arrays shared by all users of a store: the time as a double, a 16-bit "kind", and
+ * a 32-bit path id. The kind stands for the (method, counted, rule) triple, interned once per
+ * process (few methods, few rules); the path id names a path in the slab's PathTable, which keeps
+ * each distinct path once while some note refers to it. A user costs one small NoteRing object
+ * plus RECENT_NOTES_MAX × 14 bytes in the slab, whatever their history holds.
  *
- * add() is O(1) and allocates nothing (the slab grows by doubling now and then); notes become
+ * add() is O(1) and allocates nothing (the slab grows a chunk of rows at a time); notes become
  * objects again only when someone reads them (admin pages, saved state). A ring takes its slab
  * row at its first note and gives it back on release() (the store calls it when a user goes).
  */
+import { NO_PATH, PathTable } from './path-table.js';
 import { RECENT_NOTES_MAX, type RecentNotes, type RequestNote } from './store.js';
 
 interface NoteKind {
@@ -48,45 +49,48 @@ export function internPath(path: string): string {
 }
 
 const N = RECENT_NOTES_MAX;
+/** 2^CHUNK_BITS rows per chunk: the slab grows a chunk at a time, so at most one stands unused */
+const CHUNK_BITS = 10;
+const CHUNK_ROWS = 1 << CHUNK_BITS;
+const ROW_MASK = CHUNK_ROWS - 1;
 
-/** One row of N notes per user; rows are reused after release. A store owns one. */
-export class NoteSlab {
-  atMs = new Float64Array(0);
-  kind = new Uint16Array(0);
-  path: Array<string | undefined> = [];
+/** Flat arrays for CHUNK_ROWS users' notes; a row's notes are at [row × N, row × N + N). */
+class NoteChunk {
+  readonly atMs = new Float64Array(CHUNK_ROWS * N);
+  readonly kind = new Uint16Array(CHUNK_ROWS * N);
+  readonly pathId = new Uint32Array(CHUNK_ROWS * N);
   /** per row: notes held, and where the oldest one is once the row is full */
-  length = new Uint8Array(0);
-  head = new Uint8Array(0);
-  #rows = 0;
+  readonly length = new Uint8Array(CHUNK_ROWS);
+  readonly head = new Uint8Array(CHUNK_ROWS);
+}
+
+/** One row of N notes per user, in chunks; rows are reused after release. A store owns one. */
+export class NoteSlab {
+  readonly paths = new PathTable();
+  readonly #chunks: NoteChunk[] = [];
   #used = 0;
   readonly #free: number[] = [];
 
+  /** A free row, emptied. Rows are numbered across chunks. */
   alloc(): number {
     const row = this.#free.pop() ?? this.#used++;
-    if (row >= this.#rows) this.#grow(Math.max(64, this.#rows * 2));
-    this.length[row] = 0;
-    this.head[row] = 0;
+    this.#chunks[row >> CHUNK_BITS] ??= new NoteChunk();
+    const chunk = this.chunkOf(row);
+    chunk.length[row & ROW_MASK] = 0;
+    chunk.head[row & ROW_MASK] = 0;
     return row;
   }
 
-  release(row: number): void {
-    this.path.fill(undefined, row * N, row * N + N); // let unshared path strings go
-    this.#free.push(row);
+  chunkOf(row: number): NoteChunk {
+    return this.#chunks[row >> CHUNK_BITS]!;
   }
 
-  #grow(rows: number): void {
-    const atMs = new Float64Array(rows * N);
-    atMs.set(this.atMs);
-    const kind = new Uint16Array(rows * N);
-    kind.set(this.kind);
-    const length = new Uint8Array(rows);
-    length.set(this.length);
-    const head = new Uint8Array(rows);
-    head.set(this.head);
-    const path = new Array<string | undefined>(rows * N).fill(undefined);
-    for (let i = 0; i < this.path.length; i++) path[i] = this.path[i];
-    Object.assign(this, { atMs, kind, length, head, path });
-    this.#rows = rows;
+  release(row: number): void {
+    const chunk = this.chunkOf(row);
+    const at = (row & ROW_MASK) * N;
+    for (let i = at; i < at + N; i++) this.paths.release(chunk.pathId[i]!);
+    chunk.pathId.fill(NO_PATH, at, at + N);
+    this.#free.push(row);
   }
 }
 
@@ -94,6 +98,7 @@ const sharedSlab = new NoteSlab();
 
 export class NoteRing implements RecentNotes, Iterable<RequestNote> {
   readonly #slab: NoteSlab;
+  /** the slab row holding this ring's notes, once it has any */
   #row = -1;
 
   constructor(slab: NoteSlab = sharedSlab) {
@@ -107,7 +112,7 @@ export class NoteRing implements RecentNotes, Iterable<RequestNote> {
   }
 
   get length(): number {
-    return this.#row < 0 ? 0 : this.#slab.length[this.#row]!;
+    return this.#row < 0 ? 0 : this.#slab.chunkOf(this.#row).length[this.#row & ROW_MASK]!;
   }
 
   push(note: RequestNote): void {
@@ -116,36 +121,39 @@ export class NoteRing implements RecentNotes, Iterable<RequestNote> {
 
   /** Same as push, without a note object. */
   add(atMs: number, method: string, path: string, counted: boolean, rule: string): void {
-    const slab = this.#slab;
-    if (this.#row < 0) this.#row = slab.alloc();
-    const row = this.#row;
-    const n = slab.length[row]!;
+    if (this.#row < 0) this.#row = this.#slab.alloc();
+    const chunk = this.#slab.chunkOf(this.#row);
+    const row = this.#row & ROW_MASK;
+    const n = chunk.length[row]!;
     let i: number;
     if (n < N) {
       i = row * N + n;
-      slab.length[row] = n + 1;
+      chunk.length[row] = n + 1;
     } else {
-      const h = slab.head[row]!;
+      const h = chunk.head[row]!;
       i = row * N + h;
-      slab.head[row] = h + 1 === N ? 0 : h + 1;
+      chunk.head[row] = h + 1 === N ? 0 : h + 1;
     }
-    slab.atMs[i] = atMs;
-    slab.kind[i] = kindId(method, counted, rule);
-    slab.path[i] = internPath(path);
+    chunk.atMs[i] = atMs;
+    chunk.kind[i] = kindId(method, counted, rule);
+    const paths = this.#slab.paths;
+    const old = chunk.pathId[i]!;
+    chunk.pathId[i] = paths.acquire(path);
+    paths.release(old); // after acquiring: the same path again keeps its entry
   }
 
   /** Oldest first. */
   toArray(): RequestNote[] {
     const out: RequestNote[] = [];
-    const slab = this.#slab;
-    const row = this.#row;
-    if (row < 0) return out;
-    const n = slab.length[row]!;
-    const start = n < N ? 0 : slab.head[row]!;
+    if (this.#row < 0) return out;
+    const chunk = this.#slab.chunkOf(this.#row);
+    const row = this.#row & ROW_MASK;
+    const n = chunk.length[row]!;
+    const start = n < N ? 0 : chunk.head[row]!;
     for (let k = 0; k < n; k++) {
       const i = row * N + ((start + k) % N);
-      const kind = kinds[slab.kind[i]!]!;
-      out.push({ atMs: slab.atMs[i]!, method: kind.method, path: slab.path[i]!, counted: kind.counted, rule: kind.rule });
+      const kind = kinds[chunk.kind[i]!]!;
+      out.push({ atMs: chunk.atMs[i]!, method: kind.method, path: this.#slab.paths.path(chunk.pathId[i]!), counted: kind.counted, rule: kind.rule });
     }
     return out;
   }

@@ -13,6 +13,7 @@
  */
 import type pino from 'pino';
 import type { Clock } from './clock.js';
+import { storedCredential } from './credential-set.js';
 import { MemorySessionStore } from './memory-store.js';
 import type { RedisLink, BusMessage } from './redis-link.js';
 import { withScripts, type ScriptedClient } from './redis-scripts.js';
@@ -252,7 +253,7 @@ export class RedisSessionStore implements SessionStore {
     try {
       const c = this.#box.openJson<StoredCredential>(sealed);
       if (record.credentials.has(c.fingerprint)) return;
-      const cred: StoredCredential = { ...c, lastSeenMs: c.lastSeenMs ?? this.#clock.now() };
+      const cred = storedCredential(c, c.lastSeenMs ?? this.#clock.now());
       record.credentials.set(c.fingerprint, cred);
       this.#written.add(cred);
     } catch (err) {

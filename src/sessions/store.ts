@@ -6,6 +6,7 @@
  * Everything the request path calls is synchronous. Only a claim may be asynchronous: with
  * several replicas, deciding who warns or logs a user out is a round trip to the shared store.
  */
+import type { Credentials } from './credential-set.js';
 
 /** A credential the upstream accepted for this user, kept so the user can be logged out with it. */
 export interface StoredCredential {
@@ -50,8 +51,8 @@ export interface SessionRecord {
   lastActivity: RequestNote | undefined;
   /** set once the user was logged out; cleared when a new session of the user starts */
   loggedOutAtMs: number | undefined;
-  /** credentials by fingerprint */
-  readonly credentials: Map<string, StoredCredential>;
+  /** credentials by fingerprint (a CredentialSet in the stores: one inline slot, a Map only for more) */
+  readonly credentials: Credentials;
   /** the last RECENT_NOTES_MAX requests, bounded (a packed ring in memory: note-ring.ts) */
   readonly recent: RecentNotes;
 }
