@@ -102,7 +102,7 @@ t.test('a client that pings without ever reading the pongs is cut off, not buffe
     sentBytes += burst.length;
     if (flushed) continue;
     const outcome = await Promise.race([
-      once(client.socket, 'drain').then(() => 'drained' as const),
+      once(client.socket, 'drain').then(() => 'drained' as const, () => 'closed' as const), // rejects on EPIPE
       client.ended.then(() => 'closed' as const),
       new Promise<'stalled'>((resolve) => setTimeout(() => resolve('stalled'), 10_000).unref()),
     ]);
