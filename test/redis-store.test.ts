@@ -31,6 +31,20 @@ function linkTo(t: Test, url: string, logger = capture().logger, id?: string): R
   return link;
 }
 
+/** Two replicas' stores on one Redis, connected. */
+async function twoStores(t: Test, url: string): Promise<[{ link: RedisLink; store: RedisSessionStore }, { link: RedisLink; store: RedisSessionStore }]> {
+  const box = new SecretBox(stateKeyBytes(TEST_STATE_KEY));
+  const pair = [0, 1].map(() => {
+    const { logger } = capture();
+    const link = linkTo(t, url, logger);
+    const store = new RedisSessionStore({ link, box, clock: systemClock, flushMs: 50, logger });
+    t.teardown(() => store.close());
+    return { link, store };
+  });
+  for (const { link } of pair) await link.waitUntilUp(5000);
+  return pair as [{ link: RedisLink; store: RedisSessionStore }, { link: RedisLink; store: RedisSessionStore }];
+}
+
 t.test('three replicas race for the same claims: each (user, action, period) is won exactly once', async (t) => {
   const redis = await startRedis(t);
   const box = new SecretBox(stateKeyBytes(TEST_STATE_KEY));
@@ -59,16 +73,7 @@ t.test('three replicas race for the same claims: each (user, action, period) is 
 
 t.test('activity seen elsewhere wins over a stale deadline', async (t) => {
   const redis = await startRedis(t);
-  const box = new SecretBox(stateKeyBytes(TEST_STATE_KEY));
-  const [a, b] = [0, 1].map(() => {
-    const { logger } = capture();
-    const link = linkTo(t, redis.url, logger);
-    const store = new RedisSessionStore({ link, box, clock: systemClock, flushMs: 50, logger });
-    t.teardown(() => store.close());
-    return { link, store };
-  }) as [{ link: RedisLink; store: RedisSessionStore }, { link: RedisLink; store: RedisSessionStore }];
-  await a.link.waitUntilUp(5000);
-  await b.link.waitUntilUp(5000);
+  const [a, b] = await twoStores(t, redis.url);
   const oldMs = Date.now() - 60_000;
   b.store.ensure('zoe', oldMs).idleSinceMs = oldMs;
   const nowMs = Date.now();
@@ -120,4 +125,54 @@ t.test('the claim script: a replica that lost the answer recognises its own clai
   t.same(await r.stpClaim('stp:u:{amy}', 'stp:u:{amy}:c', 'logout', '1000', '0', '5001', 'replica-a'), ['won', '1000', 'fp1', 'v1.sealed'], 'asked again by the same replica: still its claim');
   t.same(await r.stpClaim('stp:u:{amy}', 'stp:u:{amy}:c', 'logout', '1000', '0', '5002', 'replica-b'), ['taken', '1000', '5000', 'replica-a'], 'another replica: taken, with when and by whom');
   t.same(await r.stpClaim('stp:u:{amy}', 'stp:u:{amy}:c', 'logout', '900', '0', '5003', 'replica-b'), ['moved', '1000'], 'an older idle period: the record moved on');
+});
+
+t.test('a timer retraction is a shared set-to: back to the latest real request any replica retracted to; stale timer counts lose, newer activity wins', async (t) => {
+  const redis = await startRedis(t);
+  const [a, b] = await twoStores(t, redis.url);
+  const note = (atMs: number, path: string) => ({ atMs, method: 'GET', path, counted: true, rule: 'counted' });
+  // what SessionEngine.retractActivity does with a shared store
+  const retract = (s: RedisSessionStore, to: ReturnType<typeof note>) => {
+    const r = s.get('tim')!;
+    s.retract(r.user, to, r.idleSinceMs);
+    if (to.atMs < r.idleSinceMs) {
+      r.idleSinceMs = to.atMs;
+      r.lastActivity = to;
+    }
+  };
+  const idleOf = async () => Number(await a.link.cmd.hget('stp:u:{tim}', 'idle'));
+  const t0 = Date.now() - 60_000;
+  const login = note(t0, '/login'); // seen by A
+  const click = note(t0 + 5000, '/click'); // the person's last click, seen by B
+  a.store.recordActivity('tim', login);
+  b.store.recordActivity('tim', click);
+  // the timer alternates over A and B and is counted by both until recognised
+  for (let i = 1; i <= 10; i++) (i % 2 ? a : b).store.recordActivity('tim', note(t0 + 5000 + i * 1000, '/timer'));
+  await Promise.all([a.store.flush(), b.store.flush()]);
+  await eventually('both copies at the last timer request', () => a.store.get('tim')!.idleSinceMs === t0 + 15_000 && b.store.get('tim')!.idleSinceMs === t0 + 15_000, 3000);
+
+  // A recognises the timer first: its last real request is the login
+  retract(a.store, login);
+  await a.store.flush();
+  t.equal(await idleOf(), t0, 'A\'s retraction moved the shared idle start back (a set-to, not a max)');
+  await eventually('B hears it and goes back too', () => b.store.get('tim')!.idleSinceMs === t0, 3000);
+  // B counted one more timer request before it recognised the timer: stale, it loses
+  b.store.recordActivity('tim', note(t0 + 14_500, '/timer'));
+  await b.store.flush();
+  t.equal(await idleOf(), t0, 'a timer request counted before the retraction (inside what it covered) loses');
+  // B recognises the timer: its last real request is the click, which must not be lost
+  retract(b.store, click);
+  await b.store.flush();
+  t.equal(await idleOf(), t0 + 5000, 'B\'s retraction to the click wins over A\'s older one');
+  await eventually('both copies idle since the click', () => a.store.get('tim')!.idleSinceMs === t0 + 5000 && b.store.get('tim')!.idleSinceMs === t0 + 5000, 3000);
+  t.equal(a.store.get('tim')!.lastActivity?.path, '/click', 'A shows the click as the last activity');
+  // A retracts again (to the login): the click stays
+  retract(a.store, login);
+  await a.store.flush();
+  t.equal(await idleOf(), t0 + 5000, 'a later retraction to an older request does not lose the click');
+  // genuinely newer activity (after everything the retractions covered) wins as always
+  a.store.recordActivity('tim', note(t0 + 20_000, '/another-click'));
+  await a.store.flush();
+  t.equal(await idleOf(), t0 + 20_000, 'newer real activity moves the idle start forward');
+  await eventually('B adopts it', () => b.store.get('tim')!.idleSinceMs === t0 + 20_000, 3000);
 });

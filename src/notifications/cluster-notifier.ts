@@ -7,11 +7,18 @@
 import type { BusMessage, RedisLink } from '../sessions/redis-link.js';
 import type { Notifier } from './notifier.js';
 
-export type UserNotifications = Pick<Notifier, 'warn' | 'logout'>;
+export type UserNotifications = Pick<Notifier, 'warn' | 'logout'> & {
+  /**
+   * Resolves once the user's last logout notification was handed to every replica (Redis took
+   * the announcement). Absent when there is only this process.
+   */
+  logoutAnnounced?(user: string): Promise<unknown>;
+};
 
 export class ClusterNotifier implements UserNotifications {
   readonly #local: UserNotifications;
   readonly #link: RedisLink;
+  readonly #announcing = new Map<string, Promise<boolean>>();
 
   constructor(local: UserNotifications, link: RedisLink) {
     this.#local = local;
@@ -25,8 +32,14 @@ export class ClusterNotifier implements UserNotifications {
   }
 
   logout(user: string, reason?: string): Promise<number> {
-    void this.#link.publish('notify', { kind: 'logout', user, reason: reason ?? null });
+    const announced = this.#link.publish('notify', { kind: 'logout', user, reason: reason ?? null });
+    this.#announcing.set(user, announced);
+    void announced.finally(() => this.#announcing.get(user) === announced && this.#announcing.delete(user));
     return this.#local.logout(user, reason);
+  }
+
+  logoutAnnounced(user: string): Promise<unknown> {
+    return this.#announcing.get(user) ?? Promise.resolve();
   }
 
   #onMessage(msg: BusMessage): void {

@@ -61,9 +61,15 @@ export function createSessionActions(deps: SessionActionsDeps): SessionActions {
         deps.forgetCredential(c.fingerprint);
       }
       notifier.logout(user).catch(() => undefined);
-      for (const c of credentials) {
-        queue.enqueue({ user, fingerprint: c.fingerprint, kind: c.kind, replay: c.replay, csrf: c.csrf, reason });
-      }
+      const enqueue = () => {
+        for (const c of credentials) queue.enqueue({ user, fingerprint: c.fingerprint, kind: c.kind, replay: c.replay, csrf: c.csrf, reason });
+      };
+      // Several replicas: the upstream logout (which may close the user's upstream sockets on any
+      // replica) waits until the other replicas were handed the logout notification, so sockets
+      // held elsewhere get it before the upstream cuts them.
+      const announced = notifier.logoutAnnounced?.(user);
+      if (announced) void announced.then(enqueue, enqueue);
+      else enqueue();
       audit.info({ ...base, lastActivity: lastActivityOf(record) }, credentials.length > 0 ? 'logging user out upstream' : 'user timed out with no credential to log out');
     },
   };

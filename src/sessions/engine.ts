@@ -157,7 +157,11 @@ export class SessionEngine {
    */
   retractActivity(user: string, to: RequestNote): boolean {
     const record = this.#store.get(user);
-    if (!record || record.loggedOutAtMs !== undefined || to.atMs >= record.idleSinceMs) return false;
+    if (!record || record.loggedOutAtMs !== undefined) return false;
+    // A shared store is told even when this copy already shows an earlier idle start (another
+    // replica's retraction reached it first): `to` is real activity the others must not lose.
+    this.#store.retract?.(user, to, record.idleSinceMs);
+    if (to.atMs >= record.idleSinceMs) return false;
     record.idleSinceMs = to.atMs;
     record.lastActivity = to;
     const dueMs = this.#nextDueMs(record);

@@ -54,6 +54,11 @@ export class RedisLink {
   #reconciling: Promise<void> | undefined;
   #pinger: NodeJS.Timeout | undefined;
   #failedPings = 0;
+  /** the client's last connection error (e.g. WRONGPASS, a certificate not trusted) */
+  #lastError: string | undefined;
+  /** the reason last logged while Redis was never reached (logged once per distinct reason) */
+  #unreachableLogged: string | undefined;
+  readonly #secrets: string[];
   #closed = false;
   /** transitions to "down" since start (for the metric) */
   downTransitions = 0;
@@ -63,15 +68,24 @@ export class RedisLink {
     this.prefix = config.redisPrefix;
     this.#channel = `${config.redisPrefix}events`;
     this.#logger = logger;
+    this.#secrets = [config.redisUrl.password, decodeURIComponent(config.redisUrl.password)].filter((x) => x.length > 0);
     this.cmd = createClient(config, { enableOfflineQueue: false, commandTimeout: COMMAND_TIMEOUT_MS, connectionName: `stp-${replicaId}` });
-    this.#sub = createClient(config, { enableOfflineQueue: true, connectionName: `stp-${replicaId}-events` });
+    this.#sub = createClient(config, { enableOfflineQueue: true, connectionName: `stp-${replicaId}-events` }, true);
     // errors are reported once per transition (below), not per reconnect attempt
-    this.cmd.on('error', () => undefined);
+    this.cmd.on('error', (err: Error) => (this.#lastError = err.message));
     this.#sub.on('error', () => undefined);
     this.cmd.on('ready', () => void this.#check());
     this.cmd.on('close', () => this.#setDown('connection closed'));
-    this.#sub.on('message', (_channel: string, text: string) => this.#onMessage(text));
-    void this.#sub.subscribe(this.#channel).catch(() => undefined);
+    if (this.#sub instanceof Cluster) {
+      // Sharded pub/sub (Redis 7): the channel lives on the node owning its slot, so publisher and
+      // subscribers meet on one node. A plain PUBLISH would cross the cluster bus, and a logout
+      // notification could arrive after the upstream logout had already cut the user's sockets.
+      this.#sub.on('smessage', (_channel: string, text: string) => this.#onMessage(text));
+      void this.#sub.ssubscribe(this.#channel).catch(() => undefined);
+    } else {
+      this.#sub.on('message', (_channel: string, text: string) => this.#onMessage(text));
+      void this.#sub.subscribe(this.#channel).catch(() => undefined);
+    }
     this.#pinger = setInterval(() => void this.#check(), PING_MS);
     this.#pinger.unref();
   }
@@ -104,7 +118,9 @@ export class RedisLink {
    * Redis did not take it (the caller decides whether to send it again).
    */
   publish(t: string, body: Record<string, unknown>): Promise<boolean> {
-    return this.cmd.publish(this.#channel, JSON.stringify({ ...body, t, from: this.replicaId })).then(() => true, () => false);
+    const text = JSON.stringify({ ...body, t, from: this.replicaId });
+    const sent = this.cmd instanceof Cluster ? this.cmd.spublish(this.#channel, text) : this.cmd.publish(this.#channel, text);
+    return sent.then(() => true, () => false);
   }
 
   /**
@@ -149,7 +165,8 @@ export class RedisLink {
       this.#failedPings = 0;
     } catch (err) {
       // one slow answer on a busy machine is not an outage; a closed connection is reported at once
-      if (++this.#failedPings >= PINGS_MISSED_FOR_DOWN) this.#setDown((err as Error).message);
+      if (++this.#failedPings >= PINGS_MISSED_FOR_DOWN) this.#setDown(this.#reason(err as Error));
+      if (this.#epoch === undefined && this.#failedPings >= PINGS_MISSED_FOR_DOWN) this.#neverReached(this.#reason(err as Error));
       return;
     }
     if (!this.#up) await this.#becomeUp();
@@ -176,6 +193,20 @@ export class RedisLink {
       }
     })();
     return this.#reconciling;
+  }
+
+  /** The error to report: the connection's own (WRONGPASS, TLS) rather than a bare "closed"; never a password. */
+  #reason(err: Error): string {
+    let text = this.#lastError && this.#lastError !== err.message ? `${err.message} (${this.#lastError})` : err.message;
+    for (const secret of this.#secrets) text = text.split(secret).join('***');
+    return text;
+  }
+
+  /** Redis was never reached since start: said once per distinct reason (the proxy serves meanwhile). */
+  #neverReached(reason: string): void {
+    if (this.#unreachableLogged === reason || this.#closed) return;
+    this.#unreachableLogged = reason;
+    this.#logger.error({ event: 'redis-unreachable', replica: this.replicaId, error: reason }, `Redis cannot be reached (${reason}): proxying goes on, /readyz says degraded; check PROXY_REDIS_URL (user, password, TLS and its CA)`);
   }
 
   #setDown(reason: string): void {
@@ -209,7 +240,7 @@ function defaultReplicaId(): string {
 }
 
 /** An ioredis client for a plain URL, Sentinels, or a Cluster. */
-function createClient(config: RedisLinkConfig, extra: Partial<RedisOptions>): RedisClient {
+function createClient(config: RedisLinkConfig, extra: Partial<RedisOptions>, events = false): RedisClient {
   const url = config.redisUrl;
   const tls = url.protocol === 'rediss:' ? { servername: url.hostname } : undefined;
   const auth: Partial<RedisOptions> = {
@@ -228,6 +259,7 @@ function createClient(config: RedisLinkConfig, extra: Partial<RedisOptions>): Re
     return new Cluster(config.redisClusterNodes.map((n) => ({ host: n.host, port: n.port })), {
       redisOptions: common,
       enableOfflineQueue: extra.enableOfflineQueue,
+      shardedSubscribers: events, // the event channel is sharded pub/sub on a Cluster (see the constructor)
       clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
     });
   }

@@ -5,8 +5,20 @@
  *
  * Record hash fields: first (first seen), idle (idle since: the latest counted activity), last
  * (that request, JSON), out (logged out at), warn / logout (idle period whose warning / logout
- * was claimed). Every time field only moves forward, so writes from several replicas, or late
- * writes after an outage, merge to "latest activity wins".
+ * was claimed), rto / rcut (the latest retraction: idle back to rto, covering counted activity
+ * up to rcut). Every time field only moves forward, so writes from several replicas, or late
+ * writes after an outage, merge to "latest activity wins" — except for a retraction (RETRACT).
+ *
+ * Retraction (issue 10's timers, shared): a replica that recognises a user's requests as a timer
+ * says "the idle period runs from `to` (my last request that was not the timer's); what I counted
+ * up to `cut` (the latest activity I knew then) was the timer's". In Redis that is a set-to, not a
+ * max: idle goes back to the highest `to` any replica retracted to (rto, so a real click that
+ * another replica saw and retracted to is never lost to a lower one), and warn claims above it go
+ * (the earlier period must be warned). Forward values inside the window (rto, rcut] written later
+ * are stale — timer requests another replica counted before it heard of the retraction — and lose.
+ * A value above rcut is activity newer than anything the retraction covered and wins as always,
+ * from any replica. The other replicas recognise the timer too (each sees it at a steady, longer
+ * interval) and retract to their own last real request; the highest of those wins.
  */
 import type { Cluster, Redis } from 'ioredis';
 
@@ -16,8 +28,10 @@ local h, c = KEYS[1], KEYS[2]
 local function num(f) local v = redis.call('HGET', h, f) if v then return tonumber(v) end return nil end
 local first = num('first')
 if not first or tonumber(ARGV[1]) < first then redis.call('HSET', h, 'first', ARGV[1]) end
+local rto, rcut = num('rto') or 0, num('rcut') or 0
+local function stale(v) return v > rto and v <= rcut end
 local idle = num('idle')
-if not idle or tonumber(ARGV[2]) > idle then
+if not idle or (tonumber(ARGV[2]) > idle and not stale(tonumber(ARGV[2]))) then
   redis.call('HSET', h, 'idle', ARGV[2])
   if ARGV[3] ~= '' then redis.call('HSET', h, 'last', ARGV[3]) end
 end
@@ -26,7 +40,7 @@ for i = 1, 3 do
   local v = ARGV[3 + i]
   if v ~= '' then
     local old = num(fields[i])
-    if not old or tonumber(v) > old then redis.call('HSET', h, fields[i], v) end
+    if (not old or tonumber(v) > old) and (i == 1 or not stale(tonumber(v))) then redis.call('HSET', h, fields[i], v) end
   end
 end
 if ARGV[7] == '1' then redis.call('DEL', c) end
@@ -74,6 +88,28 @@ for i = 1, #creds do out[#out + 1] = creds[i] end
 return out
 `;
 
+/**
+ * KEYS: record. ARGV: to, cut, last (JSON of the request at `to`), ttlMs. The set-to described
+ * above. Returns {'set', idle} (the idle start now shared), {'kept', idle} when the record holds
+ * activity newer than `cut`, or {'out', out} when the user was logged out (left alone).
+ */
+const RETRACT = `
+local h = KEYS[1]
+local function num(f) local v = redis.call('HGET', h, f) if v then return tonumber(v) end return nil end
+local to, cut = tonumber(ARGV[1]), tonumber(ARGV[2])
+local idle, out = num('idle'), num('out')
+if out and idle and out >= idle then return {'out', tostring(out)} end
+local rto = math.max(num('rto') or 0, to)
+redis.call('HSET', h, 'rto', tostring(rto), 'rcut', tostring(math.max(num('rcut') or 0, cut)))
+redis.call('PEXPIRE', h, ARGV[4])
+if idle and idle > cut then return {'kept', tostring(idle)} end
+redis.call('HSET', h, 'idle', tostring(rto))
+if rto == to and ARGV[3] ~= '' then redis.call('HSET', h, 'last', ARGV[3]) end
+local warn = num('warn')
+if warn and warn > rto then redis.call('HDEL', h, 'warn', 'warnBy') end
+return {'set', tostring(rto)}
+`;
+
 /** KEYS: record, credentials. Deletes the user's keys only while the record is logged out. */
 const FORGET = `
 local out = tonumber(redis.call('HGET', KEYS[1], 'out') or '-1')
@@ -100,6 +136,7 @@ export interface SessionScripts {
   stpTouch(record: string, creds: string, ...args: string[]): Promise<number>;
   stpClaim(record: string, creds: string, action: string, period: string, force: string, nowMs: string, replica: string): Promise<string[]>;
   stpForget(record: string, creds: string): Promise<number>;
+  stpRetract(record: string, toMs: string, cutMs: string, last: string, ttlMs: string): Promise<string[]>;
   stpRenew(lease: string, replica: string, ttlMs: string): Promise<number>;
   stpFinish(lease: string, job: string, replica: string): Promise<number>;
 }
@@ -113,6 +150,7 @@ export function withScripts(client: Redis | Cluster): ScriptedClient {
   client.defineCommand('stpTouch', { numberOfKeys: 2, lua: TOUCH });
   client.defineCommand('stpClaim', { numberOfKeys: 2, lua: CLAIM });
   client.defineCommand('stpForget', { numberOfKeys: 2, lua: FORGET });
+  client.defineCommand('stpRetract', { numberOfKeys: 1, lua: RETRACT });
   client.defineCommand('stpRenew', { numberOfKeys: 1, lua: RENEW });
   client.defineCommand('stpFinish', { numberOfKeys: 2, lua: FINISH });
   return c;

@@ -62,6 +62,13 @@ interface Announced {
   out?: number;
   warn?: number;
   newSession?: boolean;
+  /** a retraction: `idle` is the shared idle start it left; it covers local activity up to `cut` */
+  cut?: number;
+}
+
+interface Retraction {
+  to: RequestNote;
+  cutMs: number;
 }
 
 export class RedisSessionStore implements SessionStore {
@@ -80,6 +87,8 @@ export class RedisSessionStore implements SessionStore {
   readonly #knownOut = new Set<string>();
   /** logged-out users this replica dropped; their keys go too */
   readonly #forgotten = new Set<string>();
+  /** retractions waiting to be written (per user: the latest `to`, the widest cover) */
+  #retractions = new Map<string, Retraction>();
   /** users whose claim could not be made while Redis was unreachable */
   readonly #deferred = new Set<string>();
   /** credentials already written (sealing is not free: each is sealed and written once) */
@@ -176,6 +185,19 @@ export class RedisSessionStore implements SessionStore {
 
   claimed(user: string, action: ClaimAction, periodMs: number): boolean {
     return this.#local.claimed(user, action, periodMs);
+  }
+
+  retract(user: string, to: RequestNote, coveredUntilMs: number): void {
+    const record = this.#local.get(user);
+    if (!record) return;
+    const pending = this.#retractions.get(user);
+    this.#retractions.set(user, {
+      to: pending && pending.to.atMs > to.atMs ? pending.to : to,
+      cutMs: Math.max(pending?.cutMs ?? 0, coveredUntilMs),
+    });
+    // this copy already went back further (another replica's retraction): `to` is real activity
+    if (to.atMs > record.idleSinceMs) this.#moveIdle(record, to.atMs, to);
+    this.#dirty.add(user);
   }
 
   exportSnapshots(): SessionSnapshot[] {
@@ -301,20 +323,38 @@ export class RedisSessionStore implements SessionStore {
     const commands: Array<[string, ...string[]]> = [];
     const sealedNow: StoredCredential[] = [];
     const scores: string[] = [];
+    /** index of each retraction's answer in the pipeline, by user */
+    const retracted = new Map<string, { at: number; r: Retraction }>();
     for (const user of users) {
       const record = this.#local.get(user);
       if (!record) continue;
       const newSession = this.#newSession.has(user);
       const key = this.#keys(user);
+      const r = this.#retractions.get(user);
+      if (r) {
+        this.#retractions.delete(user);
+        retracted.set(user, { at: commands.length, r });
+        commands.push(['stpRetract', key.record, String(r.to.atMs), String(r.cutMs), JSON.stringify(r.to), String(RECORD_TTL_MS)]);
+      }
       commands.push(['stpTouch', key.record, key.creds, ...this.#touchArgs(record, newSession, sealedNow)]);
-      announced.push(this.#announce(record, newSession));
       scores.push(String(record.idleSinceMs), user);
     }
     if (scores.length > 0) commands.push(['zadd', this.#link.key('users'), ...scores]);
+    let results: unknown[];
     try {
-      await this.#link.pipelined(commands);
+      results = await this.#link.pipelined(commands);
     } catch {
+      for (const [user, { r }] of retracted) if (!this.#retractions.has(user)) this.#retractions.set(user, r);
       return false;
+    }
+    for (const user of users) {
+      const record = this.#local.get(user);
+      if (!record) continue;
+      const done = retracted.get(user);
+      if (done) this.#applyRetraction(record, results[done.at] as string[], done.r);
+      const a = this.#announce(record, this.#newSession.has(user));
+      if (done) a.cut = done.r.cutMs;
+      announced.push(a);
     }
     for (const a of announced) this.#newSession.delete(a.u);
     for (const c of sealedNow) this.#written.add(c);
@@ -369,6 +409,11 @@ export class RedisSessionStore implements SessionStore {
     let record = this.#local.get(a.u);
     if (!record) record = this.#local.ensure(a.u, a.first);
     if (a.idle > record.idleSinceMs) this.#adoptIdle(record, a.idle, a.last);
+    else if (a.cut !== undefined && a.idle < record.idleSinceMs && record.idleSinceMs <= a.cut && record.loggedOutAtMs === undefined) {
+      // another replica's retraction covers what this copy counted: the idle period goes back
+      this.#moveIdle(record, a.idle, a.last);
+      this.#local.unschedule(a.u);
+    }
     if (a.warn !== undefined && a.warn === record.idleSinceMs) this.#local.claim(a.u, 'warn', a.warn);
     if (a.out !== undefined && record.loggedOutAtMs === undefined && a.out >= record.idleSinceMs) {
       record.loggedOutAtMs = a.out;
@@ -391,6 +436,25 @@ export class RedisSessionStore implements SessionStore {
       record.lastActivity = last;
       record.recent.push(last);
     }
+  }
+
+  /** Redis answered this replica's retraction (see RETRACT in redis-scripts.ts). */
+  #applyRetraction(record: SessionRecord, answer: string[] | undefined, r: Retraction): void {
+    const [kind, value] = answer ?? [];
+    const sharedMs = Number(value);
+    if (!Number.isFinite(sharedMs) || kind === 'out') return;
+    if (sharedMs > record.idleSinceMs) this.#adoptIdle(record, sharedMs, undefined);
+    else if (kind === 'set' && sharedMs < record.idleSinceMs && record.idleSinceMs <= r.cutMs) {
+      this.#moveIdle(record, sharedMs, undefined);
+      this.#local.unschedule(record.user);
+      this.#listener?.changed(record.user);
+    }
+  }
+
+  /** The idle start becomes `idleMs` (either way); the request note goes with it when it is the one. */
+  #moveIdle(record: SessionRecord, idleMs: number, note: RequestNote | undefined): void {
+    record.idleSinceMs = idleMs;
+    if (note && note.atMs === idleMs) record.lastActivity = note;
   }
 
   /** Redis is reachable again: write what we hold, read everything back, retry deferred claims. */

@@ -104,6 +104,12 @@ export interface SessionStore {
 
   /** The engine changed the record in place (credential, new session, logout): a shared store writes it. */
   noteChanged?(user: string): void;
+  /**
+   * Shared stores: the engine took activity back (it was a timer's): the idle period runs from
+   * `to` again, covering what this replica counted up to `coveredUntilMs`. Written to the other
+   * replicas as a set-to (see redis-scripts.ts); the local record was already changed.
+   */
+  retract?(user: string, to: RequestNote, coveredUntilMs: number): void;
   /** Registers the engine for changes made elsewhere (shared stores only). */
   watch?(listener: StoreListener): void;
 
