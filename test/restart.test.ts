@@ -143,6 +143,8 @@ t.test('timers survive a graceful restart: logged out on time by the next proces
   t.ok(bobCall.atMs < aliceCall.atMs, 'bob, due while no proxy ran, went first');
   t.same(sim.licensesInUse(), {}, 'every unit came back');
 
+  // the logout is verified with a "who am I" call of the proxy's own: let it finish before counting
+  await b.waitForLog((l) => l['event'] === 'logout-result' && l['user'] === 'alice', 10_000, 'alice\'s verified logout result');
   const before = sim.requests.filter((r) => r.path === MYSELF).length;
   const stale = await get(b, MYSELF, { cookie: aliceCookie, accept: 'application/json' });
   t.equal(stale.status, 401, 'B refuses alice\'s old cookie');
