@@ -8,6 +8,8 @@ import { ManualClock } from '../dist/sessions/clock.js';
 import { SessionEngine } from '../dist/sessions/engine.js';
 import { MemorySessionStore } from '../dist/sessions/memory-store.js';
 import { RECENT_NOTES_MAX } from '../dist/sessions/store.js';
+import { CredentialExtractor } from '../dist/identity/credentials.js';
+import { csrfCookieIn } from '../dist/logout/csrf.js';
 import { serve } from './lib/ipc.js';
 import { settingsOf } from './lib/timer-precision.js';
 import { median } from './lib/stats.js';
@@ -132,34 +134,66 @@ function reschedule(n, reps) {
 }
 
 /**
+ * One browser request's Cookie header as the HTTP parser hands it over (a flat string of its own):
+ * several cookies, among them Spring Session's SESSION, the CSRF cookie and the `ptoken` JWT
+ * (about 250 characters, with an `exp` claim).
+ */
+function cookieHeaderOf(i, secrets) {
+  return Buffer.from(`_ga=GA1.1.${1_000_000_000 + i}.1764547200; SESSION=${secrets.session}; XSRF-TOKEN=${secrets.xsrf}; ptoken=${secrets.jwt}; panopticon.locale=en-GB`).toString();
+}
+
+/** a user's secrets, derived from `i` (so the bench keeps no copy of them) */
+function secretsOf(i) {
+  const claims = { sub: `user-${String(i).padStart(6, '0')}`, iat: 1_764_547_200, exp: 1_800_000_000, roles: ['viewer', 'designer'], iss: 'panopticon' };
+  const part = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const digest = (what) => createHash('sha256').update(`${what}-${i}`).digest();
+  const id = digest('xsrf').toString('hex');
+  return {
+    jwt: `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}.${digest('signature').toString('base64url')}`,
+    session: digest('session').subarray(0, 27).toString('base64'),
+    xsrf: `${id.slice(0, 8)}-${id.slice(8, 12)}-${id.slice(12, 16)}-${id.slice(16, 20)}-${id.slice(20, 32)}`,
+  };
+}
+
+/**
  * The whole process's RSS with `n` users tracked, each with a full recent-request history
  * (RECENT_NOTES_MAX notes: counted page loads and passive polls over 200 distinct paths, each a
- * fresh string as a request would bring) and one 255-character token cookie of its own.
+ * fresh string as a request would bring) and the credentials the proxy keeps for the logout.
+ * Every request takes the proxy's own path (src/proxy/activity-hooks.ts): a fresh Cookie header
+ * string, the credentials the identity module extracts from it (the ptoken JWT and the SESSION
+ * cookie), the CSRF token picked from it, and `{ ...credential, csrf }` handed to the engine, so
+ * whatever the engine keeps of a request's strings is counted here. The identity module's memo
+ * (bounded, 50 000 entries per kind) is dropped before measuring: it is a cache, not per-user state.
  * Run once per fresh process: RSS does not shrink reliably after a run.
  */
 function memoryAt(n) {
   const baseline = { rss: process.memoryUsage().rss, heap: gcHeap() };
   const { clock, engine } = makeEngine();
+  let extractor = new CredentialExtractor({ identityHeader: undefined, trustedSources: [], tokenCookie: 'ptoken', sessionCookie: 'SESSION' });
   for (let r = 0; r <= RECENT_NOTES_MAX; r++) {
     for (let i = 0; i < n; i++) {
       // flat strings of their own, as the HTTP parser hands them over
       const user = Buffer.from(`user-${String(i).padStart(6, '0')}`).toString();
       const page = `/panopticon/server/rest/dashboards/d${(i + r) % 200}?v=${r}`;
       const path = page.slice(0, page.indexOf('?'));
-      if (r % 4 === 3) engine.recordIgnored(user, 'GET', path, 'passive:GET /panopticon/server/rest/data/**');
-      else engine.recordActivity(user, 'GET', path, r === 0 ? {
-        kind: 'token-cookie',
-        fingerprint: fingerprintOf(i),
-        replay: { cookie: Buffer.from(`ptoken=${randomBytes(186).toString('base64url')}`).toString() },
-        expiresAtMs: 1_800_000_000_000,
-      } : undefined);
+      if (r % 4 === 3) {
+        engine.recordIgnored(user, 'GET', path, 'passive:GET /panopticon/server/rest/data/**');
+        continue;
+      }
+      const headers = { cookie: cookieHeaderOf(i, secretsOf(i)) };
+      const [credential, ...others] = extractor.extractCredentials(headers, '127.0.0.1');
+      const csrf = csrfCookieIn(headers.cookie, 'XSRF-TOKEN');
+      const keep = (c) => (csrf === undefined ? c : { ...c, csrf });
+      engine.recordActivity(user, 'GET', path, keep(credential));
+      for (const other of others) engine.seen(user, keep(other));
     }
     clock.set(clock.now() + 1000);
   }
+  extractor = undefined;
   if (engine.userCount !== n) throw new Error('wrong user count');
   const heap = gcHeap();
   const rss = process.memoryUsage().rss;
-  return { users: n, rssMiB: rss / 2 ** 20, heapMiB: heap / 2 ** 20, baselineRssMiB: baseline.rss / 2 ** 20, heapBytesPerUser: (heap - baseline.heap) / n, notesPerUser: RECENT_NOTES_MAX, engine };
+  return { users: n, rssMiB: rss / 2 ** 20, heapMiB: heap / 2 ** 20, baselineRssMiB: baseline.rss / 2 ** 20, heapBytesPerUser: (heap - baseline.heap) / n, notesPerUser: RECENT_NOTES_MAX, credentialsPerUser: engine.describe('user-000000')?.credentials, engine };
 }
 
 /**
@@ -177,7 +211,7 @@ async function memoryAtSettled(n) {
   return { ...m, settledRssMiB, settleMs: SETTLE_MS };
 }
 
-serve(async (msg) => {
+async function handle(msg) {
   if (typeof globalThis.gc !== 'function') throw new Error('run with --expose-gc');
   if (msg.cmd === 'memory') return memoryAtSettled(msg.users);
   if (msg.cmd !== 'run') throw new Error(`unknown command ${msg.cmd}`);
@@ -194,4 +228,11 @@ serve(async (msg) => {
     burst: burst(users, 5),
     reschedule: reschedule(users, 10),
   };
-}, { pid: process.pid });
+}
+
+if (process.send) serve(handle, { pid: process.pid });
+else {
+  // alone: `node --expose-gc bench/engine.js memory 100000` (or `run 10000`) prints the answer as JSON
+  const [cmd = 'memory', users = '100000'] = process.argv.slice(2);
+  console.log(JSON.stringify(await handle({ cmd, users: Number(users) }), null, 2));
+}

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { BoundedCache } from './cache.js';
-import { pickCookies } from './cookies.js';
+import { detached, pickCookies } from './cookies.js';
 import { bearerToken, decodeJwtClaims, claimsExpiryMs, isJwtLike, unquote, MAX_TOKEN_CHARS } from './jwt.js';
 import { trustedSourceChecker } from './trusted-sources.js';
 import type { Credential, CredentialKind, IdentityConfig } from './types.js';
@@ -123,12 +123,15 @@ export class CredentialExtractor {
 
   #credential(kind: CredentialKind, raw: string): Credential {
     const memo = this.#memo[kind];
-    const key = memoKey(raw);
-    const hit = memo.get(key);
+    const hit = memo.get(memoKey(raw));
     if (hit !== undefined && hit.raw === raw) return hit.credential;
     const made = this.#build(kind, raw);
-    // an oversized value is hashed but not remembered
-    if (raw.length <= MAX_TOKEN_CHARS) memo.set(key, { raw, credential: made });
+    // an oversized value is hashed but not remembered; a remembered one is cut from the credential's
+    // own replay header (flat), not from the request's header
+    if (raw.length <= MAX_TOKEN_CHARS) {
+      const own = ownRaw(made, raw);
+      memo.set(memoKey(own), { raw: own, credential: made });
+    }
     return made;
   }
 
@@ -137,18 +140,19 @@ export class CredentialExtractor {
     let replay: Record<string, string>;
     let jwt: string | undefined;
     switch (kind) {
+      // replay values are detached from the request's header: the engine keeps them for hours
       case 'identity-header':
-        replay = { [this.identityHeader!]: raw };
+        replay = { [this.identityHeader!]: detached(raw) };
         break;
       case 'token-cookie':
-        replay = { cookie: `${this.#tokenCookie}=${raw}` };
+        replay = { cookie: detached(`${this.#tokenCookie}=${raw}`) };
         jwt = unquote(raw);
         break;
       case 'session-cookie':
-        replay = { cookie: `${this.#sessionCookie}=${raw}` };
+        replay = { cookie: detached(`${this.#sessionCookie}=${raw}`) };
         break;
       case 'authorization':
-        replay = { authorization: raw };
+        replay = { authorization: detached(raw) };
         jwt = bearerToken(raw);
         break;
     }
@@ -160,6 +164,14 @@ export class CredentialExtractor {
       : { kind, fingerprint, replay: Object.freeze(replay), expiresAtMs, secretFingerprint };
     return Object.freeze(cred);
   }
+}
+
+/** `raw` as the tail of the credential's own replay value (which holds it last), else `raw`. */
+function ownRaw(credential: Credential, raw: string): string {
+  for (const value of Object.values(credential.replay)) {
+    if (value.endsWith(raw)) return value.slice(value.length - raw.length);
+  }
+  return raw;
 }
 
 /**

@@ -1,8 +1,10 @@
 /**
- * A user's credentials by fingerprint. Nearly every user has exactly one, so that one is kept in
- * a plain slot and a Map is made only for a second one: an empty Map alone costs more heap than
- * the rest of this object. Iteration keeps insertion order, like a Map.
+ * A user's credentials by fingerprint. Nearly every user has one or two (a browser sends the
+ * token and the session cookie together), so those are kept in plain slots and a Map is made
+ * only for a third one: a Map holding two entries costs more heap than the rest of this object.
+ * Iteration keeps insertion order, like a Map.
  */
+import { detached } from '../identity/cookies.js';
 import type { StoredCredential } from './store.js';
 
 /**
@@ -28,7 +30,8 @@ class KeptCredential implements StoredCredential {
     // absent stays absent (saved state and sealed copies look as before)
     if (input.expiresAtMs !== undefined) (this as { expiresAtMs?: number }).expiresAtMs = input.expiresAtMs;
     if (input.secretFingerprint !== undefined) (this as { secretFingerprint?: string }).secretFingerprint = input.secretFingerprint;
-    if (csrf !== undefined) this.csrf = csrf;
+    // the token was picked out of a request's Cookie header: keep its characters, not the header
+    if (csrf !== undefined) this.csrf = csrf === input.csrf && input instanceof KeptCredential ? csrf : detached(csrf);
   }
 }
 
@@ -50,9 +53,11 @@ export interface Credentials {
 }
 
 export class CredentialSet implements Credentials {
-  /** the only credential, while there is at most one */
+  /** the first and second credential, while there are at most two (a sign-in usually brings a
+   * token and a session cookie) */
   #one: StoredCredential | undefined;
-  /** every credential, once there were two at the same time */
+  #two: StoredCredential | undefined;
+  /** every credential, once there were three at the same time */
   #many: Map<string, StoredCredential> | undefined;
 
   constructor(credentials: Iterable<StoredCredential> = []) {
@@ -60,7 +65,8 @@ export class CredentialSet implements Credentials {
   }
 
   get size(): number {
-    return this.#many ? this.#many.size : this.#one ? 1 : 0;
+    if (this.#many) return this.#many.size;
+    return this.#two ? 2 : this.#one ? 1 : 0;
   }
 
   has(fingerprint: string): boolean {
@@ -69,36 +75,41 @@ export class CredentialSet implements Credentials {
 
   get(fingerprint: string): StoredCredential | undefined {
     if (this.#many) return this.#many.get(fingerprint);
-    return this.#one?.fingerprint === fingerprint ? this.#one : undefined;
+    if (this.#one?.fingerprint === fingerprint) return this.#one;
+    return this.#two?.fingerprint === fingerprint ? this.#two : undefined;
   }
 
   /** `fingerprint` must be `credential.fingerprint` (as every caller passes it). */
   set(fingerprint: string, credential: StoredCredential): this {
     if (this.#many) this.#many.set(fingerprint, credential);
     else if (!this.#one || this.#one.fingerprint === fingerprint) this.#one = credential;
+    else if (!this.#two || this.#two.fingerprint === fingerprint) this.#two = credential;
     else {
-      this.#many = new Map([[this.#one.fingerprint, this.#one], [fingerprint, credential]]);
-      this.#one = undefined;
+      this.#many = new Map([[this.#one.fingerprint, this.#one], [this.#two.fingerprint, this.#two], [fingerprint, credential]]);
+      this.#one = this.#two = undefined;
     }
     return this;
   }
 
   delete(fingerprint: string): boolean {
-    if (!this.#many) {
-      if (this.#one?.fingerprint !== fingerprint) return false;
-      this.#one = undefined;
-      return true;
+    if (this.#many) {
+      const deleted = this.#many.delete(fingerprint);
+      if (this.#many.size <= 2) {
+        const [one, two] = this.#many.values();
+        this.#many = undefined;
+        this.#one = one;
+        this.#two = two;
+      }
+      return deleted;
     }
-    const deleted = this.#many.delete(fingerprint);
-    if (this.#many.size <= 1) {
-      this.#one = this.#many.values().next().value;
-      this.#many = undefined;
-    }
-    return deleted;
+    if (this.#one?.fingerprint === fingerprint) this.#one = this.#two;
+    else if (this.#two?.fingerprint !== fingerprint) return false;
+    this.#two = undefined;
+    return true;
   }
 
   clear(): void {
-    this.#one = undefined;
+    this.#one = this.#two = undefined;
     this.#many = undefined;
   }
 
@@ -108,6 +119,9 @@ export class CredentialSet implements Credentials {
 
   *values(): IterableIterator<StoredCredential> {
     if (this.#many) yield* this.#many.values();
-    else if (this.#one) yield this.#one;
+    else {
+      if (this.#one) yield this.#one;
+      if (this.#two) yield this.#two;
+    }
   }
 }
