@@ -4,7 +4,6 @@
  * only for a third one: a Map holding two entries costs more heap than the rest of this object.
  * Iteration keeps insertion order, like a Map.
  */
-import { detached } from '../identity/cookies.js';
 import type { StoredCredential } from './store.js';
 
 /**
@@ -30,8 +29,7 @@ class KeptCredential implements StoredCredential {
     // absent stays absent (saved state and sealed copies look as before)
     if (input.expiresAtMs !== undefined) (this as { expiresAtMs?: number }).expiresAtMs = input.expiresAtMs;
     if (input.secretFingerprint !== undefined) (this as { secretFingerprint?: string }).secretFingerprint = input.secretFingerprint;
-    // the token was picked out of a request's Cookie header: keep its characters, not the header
-    if (csrf !== undefined) this.csrf = csrf === input.csrf && input instanceof KeptCredential ? csrf : detached(csrf);
+    if (csrf !== undefined) this.csrf = csrf;
   }
 }
 
