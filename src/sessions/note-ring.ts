@@ -10,6 +10,7 @@
  * objects again only when someone reads them (admin pages, saved state). A ring takes its slab
  * row at its first note and gives it back on release() (the store calls it when a user goes).
  */
+import { detached } from '../identity/cookies.js';
 import { NO_PATH, PathTable } from './path-table.js';
 import { RECENT_NOTES_MAX, type RecentNotes, type RequestNote } from './store.js';
 
@@ -40,12 +41,16 @@ function kindId(method: string, counted: boolean, rule: string): number {
 export const PATH_INTERN_MAX = 20_000;
 const paths = new Map<string, string>();
 
-/** The one shared copy of `path` (while fewer than PATH_INTERN_MAX are kept), else `path`. */
+/**
+ * The one shared copy of `path` (while fewer than PATH_INTERN_MAX are kept), else a copy of its
+ * own: a request's path is a slice of its URL, which a kept note would otherwise keep alive.
+ */
 export function internPath(path: string): string {
   const known = paths.get(path);
   if (known !== undefined) return known;
-  if (paths.size < PATH_INTERN_MAX) paths.set(path, path);
-  return path;
+  const own = detached(path);
+  if (paths.size < PATH_INTERN_MAX) paths.set(own, own);
+  return own;
 }
 
 const N = RECENT_NOTES_MAX;

@@ -4,6 +4,8 @@
  * same pages share one string, and a path nobody's notes hold any more is forgotten (so the table
  * is bounded by the notes kept). Both operations are O(1).
  */
+import { detached } from '../identity/cookies.js';
+
 /** the id of "no path" (an empty note slot) */
 export const NO_PATH = 0;
 
@@ -19,8 +21,10 @@ export class PathTable {
     let id = this.#ids.get(path);
     if (id === undefined) {
       id = this.#free.pop() ?? this.#paths.length;
-      this.#paths[id] = path;
-      this.#ids.set(path, id);
+      // a request's path is a slice of its URL: keep the path's characters, not the whole URL
+      const own = detached(path);
+      this.#paths[id] = own;
+      this.#ids.set(own, id);
       if (id >= this.#refs.length) this.#grow();
     }
     this.#refs[id]!++;
