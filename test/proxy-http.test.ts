@@ -10,7 +10,7 @@ import type { HttpDecision, ProxyHooks } from '../src/proxy/hooks.js';
 import { rewriteUpstreamUrl } from '../src/proxy/location.js';
 import { classifyUpstreamError } from '../src/proxy/upstream-errors.js';
 import { CHUNK_BYTES, GZIP_TEXT, startUpstream, type TestUpstream } from './helpers/upstream.js';
-import { send, startProxy, waitFor, type ProxyUnderTest } from './helpers/proxy-under-test.js';
+import { send, startProxy as startProxyWith, waitFor, type ProxyUnderTest } from './helpers/proxy-under-test.js';
 
 interface Echo {
   method: string;
@@ -23,6 +23,14 @@ interface Echo {
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const echoOf = (r: { body: Buffer }) => JSON.parse(r.body.toString()) as Echo;
+
+/**
+ * Both ways of forwarding plain HTTP pass the same tests: this file runs with the default
+ * (`direct`), and proxy-http-library-path.test.ts runs it again with `http-proxy`.
+ */
+const FORWARDER = process.env.STP_TEST_HTTP_FORWARDER ?? 'direct';
+const startProxy = (url: string, opts: Parameters<typeof startProxyWith>[1] = {}) =>
+  startProxyWith(url, { ...opts, env: { PROXY_HTTP_FORWARDER: FORWARDER, ...opts.env } });
 
 let upstream: TestUpstream;
 let proxy: ProxyUnderTest;
