@@ -143,7 +143,8 @@ class Exchange implements Dispatcher.DispatchHandler {
       res.destroy(err); // the body broke mid-way: the client must not take it for complete
       return;
     }
-    if (res.destroyed || req.socket === null || req.socket.destroyed) return; // nobody to answer
+    // nobody to answer (the response's socket: undici may have destroyed the request stream it consumed)
+    if (res.destroyed || res.socket === null || res.socket.destroyed) return;
     const failure = classifyUpstreamError(err);
     shared.logger.debug({ err, problem: failure.problem }, 'upstream request failed');
     writeUpstreamFailure(req, res, failure);
