@@ -4,6 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { writeHeapSnapshot } from 'node:v8';
 import { ManualClock } from '../dist/sessions/clock.js';
 import { SessionEngine } from '../dist/sessions/engine.js';
 import { MemorySessionStore } from '../dist/sessions/memory-store.js';
@@ -193,6 +194,8 @@ function memoryAt(n) {
   if (engine.userCount !== n) throw new Error('wrong user count');
   const heap = gcHeap();
   const rss = process.memoryUsage().rss;
+  // BENCH_HEAP_SNAPSHOT=file.heapsnapshot: what the users hold, for a heap viewer (after the figures)
+  if (process.env.BENCH_HEAP_SNAPSHOT) writeHeapSnapshot(process.env.BENCH_HEAP_SNAPSHOT);
   return { users: n, rssMiB: rss / 2 ** 20, heapMiB: heap / 2 ** 20, baselineRssMiB: baseline.rss / 2 ** 20, heapBytesPerUser: (heap - baseline.heap) / n, notesPerUser: RECENT_NOTES_MAX, credentialsPerUser: engine.describe('user-000000')?.credentials, engine };
 }
 
