@@ -245,14 +245,14 @@ async function main() {
   log(`  clock timers still pending after the burst: ${eng.burst.pendingTimersAfter} (the engine needs 1)`);
   log(`  settings change, reschedule 10 000 users: ${fmt(eng.reschedule.median, 2)} ms median, ${fmt(eng.reschedule.max, 2)} ms max`);
 
-  section('2b. Memory of tracked users — the whole process (Node included), each user with a full recent-request history and a token credential; a fresh process per size');
+  section('2b. Memory of tracked users — the whole process (Node included), each user with a full recent-request history and the credentials the proxy keeps (token + session cookie + CSRF token, taken from a real Cookie header); a fresh process per size');
   results.memory = [];
   for (const users of [10_000, 100_000]) {
     const p = await child('engine.js', { execArgv: ['--expose-gc'], name: `engine memory ${users}` });
     const m = await p.call({ cmd: 'memory', users }, 300_000);
     await p.stop();
     results.memory.push(m);
-    log(`  ${fmt(users).padStart(7)} users: RSS ${fmt(m.rssMiB, 1)} MiB (Node alone ${fmt(m.baselineRssMiB, 1)} MiB), JS heap ${fmt(m.heapMiB, 1)} MiB, ${fmt(m.heapBytesPerUser)} B of heap per user (${m.notesPerUser} notes each); RSS ${fmt(m.settledRssMiB, 1)} MiB after ${m.settleMs / 1000} s without work`);
+    log(`  ${fmt(users).padStart(7)} users: RSS ${fmt(m.rssMiB, 1)} MiB (Node alone ${fmt(m.baselineRssMiB, 1)} MiB), JS heap ${fmt(m.heapMiB, 1)} MiB, ${fmt(m.heapBytesPerUser)} B of heap per user (${m.notesPerUser} notes and ${m.credentialsPerUser} credentials each); RSS ${fmt(m.settledRssMiB, 1)} MiB after ${m.settleMs / 1000} s without work`);
   }
 
   // ---- 3. Timer precision --------------------------------------------------------------------------
@@ -512,7 +512,7 @@ function summary(r) {
     ['10 000 simultaneous warnings', `${fmt(e.burst.warnMs, 1)} ms`],
     ['10 000 simultaneous timeouts', `${fmt(e.burst.logoutMs, 1)} ms`],
     ['settings change, reschedule 10 000 users', `${fmt(e.reschedule.median, 2)} ms`],
-    ...r.memory.map((m) => [`process RSS with ${fmt(m.users)} users (full history + credential each)`, `${fmt(m.rssMiB, 1)} MiB (${fmt(m.heapBytesPerUser)} B heap per user); ${fmt(m.settledRssMiB, 1)} MiB after ${m.settleMs / 1000} s without work`]),
+    ...r.memory.map((m) => [`process RSS with ${fmt(m.users)} users (full history + credentials each, real request path)`, `${fmt(m.rssMiB, 1)} MiB (${fmt(m.heapBytesPerUser)} B heap per user); ${fmt(m.settledRssMiB, 1)} MiB after ${m.settleMs / 1000} s without work`]),
   ]));
   lines.push('');
   const t = r.timers;
