@@ -133,13 +133,18 @@ class Direction {
       buf = Buffer.concat([this.#partial, chunk]);
       this.#partial = undefined;
     }
-    // what one chunk yields (several held frames, queued frames) leaves in one writev
+    // where one chunk may yield several writes (held client frames, frames queued behind a
+    // message) they leave corked, in one writev; otherwise it is one write per chunk anyway
     const target = this.target;
-    target.cork();
-    try {
-      this.#scan(buf);
-    } finally {
-      target.uncork();
+    const cork = this.#queue.length > 0 || (this.fromClient && this.pair.inspector?.watchesClient === true);
+    if (!cork) this.#scan(buf);
+    else {
+      target.cork();
+      try {
+        this.#scan(buf);
+      } finally {
+        target.uncork();
+      }
     }
     this.pair.backPressure(this);
   };
