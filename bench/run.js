@@ -175,19 +175,19 @@ async function main() {
     ...(nginx ? [{ key: 'nginx', label: `(d) nginx ${/nginx\/([\d.]+)/.exec(nginxNote)?.[1] ?? ''} (1 worker)`.replace('  ', ' '), url: nginx.url, cpu: () => nginx.cpuSeconds() }] : []),
   ];
   if (runs('1')) {
-  section(`1. HTTP proxy overhead — ${tool}, ${P.connections} connections, ${P.warmS} s warm-up + ${P.measureS} s measured, ${P.rounds} alternating rounds, 1 KiB JSON`);
-  const small = Object.fromEntries(contenders.map((c) => [c.key, []]));
-  await meter.start();
-  for (let round = 0; round < P.rounds; round++) {
-    for (const c of contenders) {
-      await loadgen.call({ cmd: 'http', url: c.url + SMALL_PATH, connections: P.connections, durationS: P.warmS, cookies }, (P.warmS + 30) * 1000);
-      const cpu0 = await c.cpu();
-      const r = await loadgen.call({ cmd: 'http', url: c.url + SMALL_PATH, connections: P.connections, durationS: P.measureS, cookies }, (P.measureS + 30) * 1000);
-      const cpu1 = await c.cpu();
-      r.cpuUsPerReq = ((cpu1 - cpu0) * 1e6) / r.requests;
-      small[c.key].push(r);
-      log(`  round ${round + 1} ${c.label.padEnd(30)} ${fmt(r.rps).padStart(7)} req/s  p50 ${ms(r.p50Ms)} ms  p99 ${ms(r.p99Ms)} ms  cpu ${fmt(r.cpuUsPerReq, 1)} µs/req${problems(r)}`);
-    }
+    section(`1. HTTP proxy overhead — ${tool}, ${P.connections} connections, ${P.warmS} s warm-up + ${P.measureS} s measured, ${P.rounds} alternating rounds, 1 KiB JSON`);
+    const small = Object.fromEntries(contenders.map((c) => [c.key, []]));
+    await meter.start();
+    for (let round = 0; round < P.rounds; round++) {
+      for (const c of contenders) {
+        await loadgen.call({ cmd: 'http', url: c.url + SMALL_PATH, connections: P.connections, durationS: P.warmS, cookies }, (P.warmS + 30) * 1000);
+        const cpu0 = await c.cpu();
+        const r = await loadgen.call({ cmd: 'http', url: c.url + SMALL_PATH, connections: P.connections, durationS: P.measureS, cookies }, (P.measureS + 30) * 1000);
+        const cpu1 = await c.cpu();
+        r.cpuUsPerReq = ((cpu1 - cpu0) * 1e6) / r.requests;
+        small[c.key].push(r);
+        log(`  round ${round + 1} ${c.label.padEnd(30)} ${fmt(r.rps).padStart(7)} req/s  p50 ${ms(r.p50Ms)} ms  p99 ${ms(r.p99Ms)} ms  cpu ${fmt(r.cpuUsPerReq, 1)} µs/req${problems(r)}`);
+      }
   }
   await meter.stop('1');
   const smallMed = {};
@@ -219,17 +219,17 @@ async function main() {
   }
 
   if (runs('1b')) {
-  section(`1b. 1 MiB responses — ${P.bigConnections} connections, ${P.bigWarmS} s warm-up + ${P.bigMeasureS} s measured, ${P.rounds} alternating rounds`);
-  const bigContenders = contenders.filter((c) => c.key === 'bare' || c.key === 'ours');
-  const big = Object.fromEntries(bigContenders.map((c) => [c.key, []]));
-  await meter.start();
-  for (let round = 0; round < P.rounds; round++) {
-    for (const c of bigContenders) {
-      await loadgen.call({ cmd: 'http', url: c.url + BIG_PATH, connections: P.bigConnections, durationS: P.bigWarmS, cookies }, (P.bigWarmS + 30) * 1000);
-      const r = await loadgen.call({ cmd: 'http', url: c.url + BIG_PATH, connections: P.bigConnections, durationS: P.bigMeasureS, cookies }, (P.bigMeasureS + 30) * 1000);
-      big[c.key].push(r);
-      log(`  round ${round + 1} ${c.label.padEnd(30)} ${fmt(r.bytesPerS / 1e6).padStart(6)} MB/s  ${fmt(r.rps)} req/s  p99 ${ms(r.p99Ms)} ms${problems(r)}`);
-    }
+    section(`1b. 1 MiB responses — ${P.bigConnections} connections, ${P.bigWarmS} s warm-up + ${P.bigMeasureS} s measured, ${P.rounds} alternating rounds`);
+    const bigContenders = contenders.filter((c) => c.key === 'bare' || c.key === 'ours');
+    const big = Object.fromEntries(bigContenders.map((c) => [c.key, []]));
+    await meter.start();
+    for (let round = 0; round < P.rounds; round++) {
+      for (const c of bigContenders) {
+        await loadgen.call({ cmd: 'http', url: c.url + BIG_PATH, connections: P.bigConnections, durationS: P.bigWarmS, cookies }, (P.bigWarmS + 30) * 1000);
+        const r = await loadgen.call({ cmd: 'http', url: c.url + BIG_PATH, connections: P.bigConnections, durationS: P.bigMeasureS, cookies }, (P.bigMeasureS + 30) * 1000);
+        big[c.key].push(r);
+        log(`  round ${round + 1} ${c.label.padEnd(30)} ${fmt(r.bytesPerS / 1e6).padStart(6)} MB/s  ${fmt(r.rps)} req/s  p99 ${ms(r.p99Ms)} ms${problems(r)}`);
+      }
   }
   await meter.stop('1b');
   results.big = Object.fromEntries(bigContenders.map((c) => [c.key, {
@@ -242,49 +242,49 @@ async function main() {
   }
   // ---- 2. Engine ---------------------------------------------------------------------------------
   if (runs('2')) {
-  section('2. Session engine (ManualClock + MemorySessionStore, 10 000 users, own process with --expose-gc)');
-  const engineProc = await child('engine.js', { execArgv: ['--expose-gc'], name: 'engine bench' });
-  await meter.start();
-  const eng = await engineProc.call({ cmd: 'run', users: 10_000, calls: quick ? 200_000 : 1_000_000 }, 120_000);
-  await meter.stop('2');
-  await engineProc.stop();
-  results.engine = eng;
-  log(`  heap per user: ${fmt(eng.heapBytesPerUser.oneRequest)} B after one request, ${fmt(eng.heapBytesPerUser.oneRequestWithCredential)} B with its credential, ${fmt(eng.heapBytesPerUser.fullHistoryWithCredential)} B with a full history (${eng.recentNotesMax} notes) — 10 000 users ≈ ${fmt((eng.heapBytesPerUser.fullHistoryWithCredential * 10_000) / MiB, 1)} MiB`);
-  log(`  recordActivity, existing user: ${fmt(eng.recordActivityNs.median)} ns/call (median of ${eng.recordActivityNs.samples.length} × ${fmt(quick ? 200_000 : 1_000_000)} calls)`);
-  log(`  10 000 simultaneous warnings: ${fmt(eng.burst.warnMs, 1)} ms; 10 000 simultaneous timeouts: ${fmt(eng.burst.logoutMs, 1)} ms (no-op actions, median of 5)`);
-  log(`  clock timers still pending after the burst: ${eng.burst.pendingTimersAfter} (the engine needs 1)`);
-  log(`  settings change, reschedule 10 000 users: ${fmt(eng.reschedule.median, 2)} ms median, ${fmt(eng.reschedule.max, 2)} ms max`);
+    section('2. Session engine (ManualClock + MemorySessionStore, 10 000 users, own process with --expose-gc)');
+    const engineProc = await child('engine.js', { execArgv: ['--expose-gc'], name: 'engine bench' });
+    await meter.start();
+    const eng = await engineProc.call({ cmd: 'run', users: 10_000, calls: quick ? 200_000 : 1_000_000 }, 120_000);
+    await meter.stop('2');
+    await engineProc.stop();
+    results.engine = eng;
+    log(`  heap per user: ${fmt(eng.heapBytesPerUser.oneRequest)} B after one request, ${fmt(eng.heapBytesPerUser.oneRequestWithCredential)} B with its credential, ${fmt(eng.heapBytesPerUser.fullHistoryWithCredential)} B with a full history (${eng.recentNotesMax} notes) — 10 000 users ≈ ${fmt((eng.heapBytesPerUser.fullHistoryWithCredential * 10_000) / MiB, 1)} MiB`);
+    log(`  recordActivity, existing user: ${fmt(eng.recordActivityNs.median)} ns/call (median of ${eng.recordActivityNs.samples.length} × ${fmt(quick ? 200_000 : 1_000_000)} calls)`);
+    log(`  10 000 simultaneous warnings: ${fmt(eng.burst.warnMs, 1)} ms; 10 000 simultaneous timeouts: ${fmt(eng.burst.logoutMs, 1)} ms (no-op actions, median of 5)`);
+    log(`  clock timers still pending after the burst: ${eng.burst.pendingTimersAfter} (the engine needs 1)`);
+    log(`  settings change, reschedule 10 000 users: ${fmt(eng.reschedule.median, 2)} ms median, ${fmt(eng.reschedule.max, 2)} ms max`);
 
   }
   if (runs('2b')) {
-  section('2b. Memory of tracked users — the whole process (Node included), each user with a full recent-request history and a token credential; a fresh process per size');
-  results.memory = [];
-  for (const users of [10_000, 100_000]) {
-    const p = await child('engine.js', { execArgv: ['--expose-gc'], name: `engine memory ${users}` });
-    const m = await p.call({ cmd: 'memory', users }, 300_000);
-    await p.stop();
-    results.memory.push(m);
-    log(`  ${fmt(users).padStart(7)} users: RSS ${fmt(m.rssMiB, 1)} MiB (Node alone ${fmt(m.baselineRssMiB, 1)} MiB), JS heap ${fmt(m.heapMiB, 1)} MiB, ${fmt(m.heapBytesPerUser)} B of heap per user (${m.notesPerUser} notes each); RSS ${fmt(m.settledRssMiB, 1)} MiB after ${m.settleMs / 1000} s without work`);
+    section('2b. Memory of tracked users — the whole process (Node included), each user with a full recent-request history and a token credential; a fresh process per size');
+    results.memory = [];
+    for (const users of [10_000, 100_000]) {
+      const p = await child('engine.js', { execArgv: ['--expose-gc'], name: `engine memory ${users}` });
+      const m = await p.call({ cmd: 'memory', users }, 300_000);
+      await p.stop();
+      results.memory.push(m);
+      log(`  ${fmt(users).padStart(7)} users: RSS ${fmt(m.rssMiB, 1)} MiB (Node alone ${fmt(m.baselineRssMiB, 1)} MiB), JS heap ${fmt(m.heapMiB, 1)} MiB, ${fmt(m.heapBytesPerUser)} B of heap per user (${m.notesPerUser} notes each); RSS ${fmt(m.settledRssMiB, 1)} MiB after ${m.settleMs / 1000} s without work`);
   }
 
   }
   // ---- 3. Timer precision --------------------------------------------------------------------------
   if (runs('3')) {
-  section(`3. Timer precision on the real clock — ${P.timerUsers} users, active at random over 1 s, timeout 2 s, warning 1 s before (fires 1–3 s after start); engine inside the proxy process`);
-  const timerOpts = { users: P.timerUsers, spreadMs: 1000, timeoutMs: 2000, notifyBeforeMs: 1000, limitMs: 10_000 };
-  const idleRuns = [];
-  const loadedRuns = [];
-  const timerRounds = quick ? 1 : 2;
-  await meter.start();
-  for (let round = 0; round < timerRounds; round++) {
-    idleRuns.push(await ours.call({ cmd: 'timers', options: timerOpts }, 30_000));
-    const loadS = 6;
-    const load = loadgen.call({ cmd: 'http', url: ours.ready.url + SMALL_PATH, connections: P.connections, durationS: loadS, cookies }, (loadS + 30) * 1000);
-    await sleep(1000);
-    const loaded = await ours.call({ cmd: 'timers', options: timerOpts }, 30_000);
-    const loadResult = await load;
-    loaded.loadRps = loadResult.rps;
-    loadedRuns.push(loaded);
+    section(`3. Timer precision on the real clock — ${P.timerUsers} users, active at random over 1 s, timeout 2 s, warning 1 s before (fires 1–3 s after start); engine inside the proxy process`);
+    const timerOpts = { users: P.timerUsers, spreadMs: 1000, timeoutMs: 2000, notifyBeforeMs: 1000, limitMs: 10_000 };
+    const idleRuns = [];
+    const loadedRuns = [];
+    const timerRounds = quick ? 1 : 2;
+    await meter.start();
+    for (let round = 0; round < timerRounds; round++) {
+      idleRuns.push(await ours.call({ cmd: 'timers', options: timerOpts }, 30_000));
+      const loadS = 6;
+      const load = loadgen.call({ cmd: 'http', url: ours.ready.url + SMALL_PATH, connections: P.connections, durationS: loadS, cookies }, (loadS + 30) * 1000);
+      await sleep(1000);
+      const loaded = await ours.call({ cmd: 'timers', options: timerOpts }, 30_000);
+      const loadResult = await load;
+      loaded.loadRps = loadResult.rps;
+      loadedRuns.push(loaded);
   }
   await meter.stop('3');
   results.timers = { idle: summariseTimers(idleRuns), loaded: summariseTimers(loadedRuns) };
@@ -295,15 +295,15 @@ async function main() {
   }
   // ---- 4. WebSocket relay (its figures against direct and nginx may come from a bench/lib module of their own) ----
   if (runs('4')) {
-  section(`4. WebSocket relay — echo of small text frames, ${WS_CLIENTS} clients × ${fmt(P.wsMessages)} messages, ${WS_WINDOW} in flight per client, ${P.rounds} alternating rounds`);
-  const wsTargets = [
-    { key: 'direct', label: 'direct to upstream', url: upstreamUrl.replace('http', 'ws') + '/ws/echo' },
-    { key: 'ours', label: 'through session-timeout-proxy', url: ours.ready.url.replace('http', 'ws') + '/ws/echo' },
-  ];
-  const wsRuns = { direct: [], ours: [] };
-  await meter.start();
-  for (const t of wsTargets) { // warm-up (JIT, connection set-up paths), not counted
-    await loadgen.call({ cmd: 'wsEcho', url: t.url, clients: WS_CLIENTS, messages: Math.ceil(P.wsMessages / 5), window: WS_WINDOW, cookie: cookies[0], timeoutMs: 20_000 }, 60_000);
+    section(`4. WebSocket relay — echo of small text frames, ${WS_CLIENTS} clients × ${fmt(P.wsMessages)} messages, ${WS_WINDOW} in flight per client, ${P.rounds} alternating rounds`);
+    const wsTargets = [
+      { key: 'direct', label: 'direct to upstream', url: upstreamUrl.replace('http', 'ws') + '/ws/echo' },
+      { key: 'ours', label: 'through session-timeout-proxy', url: ours.ready.url.replace('http', 'ws') + '/ws/echo' },
+    ];
+    const wsRuns = { direct: [], ours: [] };
+    await meter.start();
+    for (const t of wsTargets) { // warm-up (JIT, connection set-up paths), not counted
+      await loadgen.call({ cmd: 'wsEcho', url: t.url, clients: WS_CLIENTS, messages: Math.ceil(P.wsMessages / 5), window: WS_WINDOW, cookie: cookies[0], timeoutMs: 20_000 }, 60_000);
   }
   for (let round = 0; round < P.rounds; round++) {
     for (const t of wsTargets) {
@@ -321,45 +321,45 @@ async function main() {
 
   }
   if (runs('4a')) {
-  section(`4a. WebSocket live data: echo and 1 KiB server push, direct vs ours (inspected, and not inspected)${nginx ? ' vs nginx' : ''}, ${P.rounds} alternating rounds, ${WS_CLIENTS} clients over ${wsLoadgenCount()} load-generator processes`);
-  const uninspected = await child('contender.js', { args: ['ours'], env: { ...proxyEnv, BENCH_NOTIFY_PATHS: UNINSPECTED_NOTIFY_PATHS }, name: 'our proxy (not inspected)' });
-  const wsLoadgens = [loadgen];
-  while (wsLoadgens.length < wsLoadgenCount()) wsLoadgens.push(await child('loadgen.js', { name: `load generator ${wsLoadgens.length + 1}` }));
-  const cpuOf = (c) => () => c.call({ cmd: 'cpu' }).then(cpuSec);
-  const liveTargets = [
-    { key: 'direct', label: 'direct to upstream', base: upstreamUrl, cpu: cpuOf(upstream) },
-    { key: 'ours', label: 'ours, inspected (notification socket)', base: ours.ready.url, cpu: cpuOf(ours) },
-    { key: 'oursUninspected', label: 'ours, not inspected', base: uninspected.ready.url, cpu: cpuOf(uninspected) },
-    ...(nginx ? [{ key: 'nginx', label: 'nginx (1 worker)', base: nginx.url, cpu: () => nginx.cpuSeconds() }] : []),
-  ];
-  await meter.start();
-  results.wsLive = await measureWsThroughput({ targets: liveTargets, loadgens: wsLoadgens, cookie: cookies[0], rounds: P.rounds, clients: WS_CLIENTS, echoMessages: P.wsLiveMessages, window: WS_WINDOW, liveMs: quick ? 1000 : 3000, log: (l) => log(`  ${l}`) });
-  await meter.stop('4a');
-  for (const c of [uninspected, ...wsLoadgens.slice(1)]) {
-    await c.stop();
-    children.splice(children.indexOf(c), 1);
+    section(`4a. WebSocket live data: echo and 1 KiB server push, direct vs ours (inspected, and not inspected)${nginx ? ' vs nginx' : ''}, ${P.rounds} alternating rounds, ${WS_CLIENTS} clients over ${wsLoadgenCount()} load-generator processes`);
+    const uninspected = await child('contender.js', { args: ['ours'], env: { ...proxyEnv, BENCH_NOTIFY_PATHS: UNINSPECTED_NOTIFY_PATHS }, name: 'our proxy (not inspected)' });
+    const wsLoadgens = [loadgen];
+    while (wsLoadgens.length < wsLoadgenCount()) wsLoadgens.push(await child('loadgen.js', { name: `load generator ${wsLoadgens.length + 1}` }));
+    const cpuOf = (c) => () => c.call({ cmd: 'cpu' }).then(cpuSec);
+    const liveTargets = [
+      { key: 'direct', label: 'direct to upstream', base: upstreamUrl, cpu: cpuOf(upstream) },
+      { key: 'ours', label: 'ours, inspected (notification socket)', base: ours.ready.url, cpu: cpuOf(ours) },
+      { key: 'oursUninspected', label: 'ours, not inspected', base: uninspected.ready.url, cpu: cpuOf(uninspected) },
+      ...(nginx ? [{ key: 'nginx', label: 'nginx (1 worker)', base: nginx.url, cpu: () => nginx.cpuSeconds() }] : []),
+    ];
+    await meter.start();
+    results.wsLive = await measureWsThroughput({ targets: liveTargets, loadgens: wsLoadgens, cookie: cookies[0], rounds: P.rounds, clients: WS_CLIENTS, echoMessages: P.wsLiveMessages, window: WS_WINDOW, liveMs: quick ? 1000 : 3000, log: (l) => log(`  ${l}`) });
+    await meter.stop('4a');
+    for (const c of [uninspected, ...wsLoadgens.slice(1)]) {
+      await c.stop();
+      children.splice(children.indexOf(c), 1);
   }
   for (const line of wsThroughputLines(results.wsLive)) log(`  ${line}`);
 
   }
   if (runs('4b')) {
-  section(`4b. A client that never reads, upstream pushing 64 KiB frames for ${P.pushMs / 1000} s (a fresh proxy process, so RSS starts from a clean baseline)`);
-  const fresh = await child('contender.js', { args: ['ours'], env: proxyEnv, execArgv: ['--expose-gc'], name: 'our proxy (fresh)' });
-  // one short request first so the proxy has served traffic (lazy code paths loaded)
-  await (await fetch(fresh.ready.url + SMALL_PATH, { headers: { cookie: cookies[1] } })).arrayBuffer();
-  await sleep(300);
-  await meter.start();
-  const memBefore = await fresh.call({ cmd: 'mem', gc: true });
-  await loadgen.call({ cmd: 'wsPause', url: fresh.ready.url.replace('http', 'ws') + `/ws/push?ms=${P.pushMs}`, cookie: cookies[1] }, 10_000);
-  const peak = { rss: memBefore.rss, arrayBuffers: memBefore.arrayBuffers, heapUsed: memBefore.heapUsed };
-  const pushStarted = Date.now();
-  const sampleUntil = pushStarted + P.pushMs + 500;
-  const series = []; // [seconds since the push began, RSS MiB]
-  while (Date.now() < sampleUntil) {
-    await sleep(200);
-    const m = await fresh.call({ cmd: 'mem' });
-    for (const k of Object.keys(peak)) peak[k] = Math.max(peak[k], m[k]);
-    series.push([(Date.now() - pushStarted) / 1000, m.rss / MiB]);
+    section(`4b. A client that never reads, upstream pushing 64 KiB frames for ${P.pushMs / 1000} s (a fresh proxy process, so RSS starts from a clean baseline)`);
+    const fresh = await child('contender.js', { args: ['ours'], env: proxyEnv, execArgv: ['--expose-gc'], name: 'our proxy (fresh)' });
+    // one short request first so the proxy has served traffic (lazy code paths loaded)
+    await (await fetch(fresh.ready.url + SMALL_PATH, { headers: { cookie: cookies[1] } })).arrayBuffer();
+    await sleep(300);
+    await meter.start();
+    const memBefore = await fresh.call({ cmd: 'mem', gc: true });
+    await loadgen.call({ cmd: 'wsPause', url: fresh.ready.url.replace('http', 'ws') + `/ws/push?ms=${P.pushMs}`, cookie: cookies[1] }, 10_000);
+    const peak = { rss: memBefore.rss, arrayBuffers: memBefore.arrayBuffers, heapUsed: memBefore.heapUsed };
+    const pushStarted = Date.now();
+    const sampleUntil = pushStarted + P.pushMs + 500;
+    const series = []; // [seconds since the push began, RSS MiB]
+    while (Date.now() < sampleUntil) {
+      await sleep(200);
+      const m = await fresh.call({ cmd: 'mem' });
+      for (const k of Object.keys(peak)) peak[k] = Math.max(peak[k], m[k]);
+      series.push([(Date.now() - pushStarted) / 1000, m.rss / MiB]);
   }
   // RSS about once a second: a plateau shows the relay's queue is bounded
   const perSecond = [];
@@ -408,14 +408,14 @@ async function main() {
 
   // ---- 4c. notification-socket inspection (in this process, after the children are gone) --------------
   if (runs('4c')) {
-  section('4c. Inspecting a notification socket: relay cost per frame (byte relay, stand-in sockets)');
-  results.inspection = await measureInspection(quick ? { frames: 20_000, reps: 3 } : {});
-  for (const line of inspectionLines(results.inspection, fmt)) log(`  ${line}`);
+    section('4c. Inspecting a notification socket: relay cost per frame (byte relay, stand-in sockets)');
+    results.inspection = await measureInspection(quick ? { frames: 20_000, reps: 3 } : {});
+    for (const line of inspectionLines(results.inspection, fmt)) log(`  ${line}`);
 
   }
   if (runs('5')) {
-  section('5. Logout: deadline -> verified release, per server personality (simulator + proxy in this process, real clock)');
-  results.logoutRelease = await runLogoutRelease({ log, rounds: quick ? 1 : 5 });
+    section('5. Logout: deadline -> verified release, per server personality (simulator + proxy in this process, real clock)');
+    results.logoutRelease = await runLogoutRelease({ log, rounds: quick ? 1 : 5 });
   }
   results.elapsedS = (Date.now() - benchStarted) / 1000;
 
