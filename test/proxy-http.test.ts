@@ -1,4 +1,10 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import { Agent, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,8 +15,9 @@ import { createLogger } from '../src/log.js';
 import type { HttpDecision, ProxyHooks } from '../src/proxy/hooks.js';
 import { rewriteUpstreamUrl } from '../src/proxy/location.js';
 import { classifyUpstreamError } from '../src/proxy/upstream-errors.js';
+import { runToEnd } from './helpers/process.js';
 import { CHUNK_BYTES, GZIP_TEXT, startUpstream, type TestUpstream } from './helpers/upstream.js';
-import { send, startProxy, waitFor, type ProxyUnderTest } from './helpers/proxy-under-test.js';
+import { send, startProxy as startProxyWith, waitFor, type ProxyUnderTest } from './helpers/proxy-under-test.js';
 
 interface Echo {
   method: string;
@@ -23,6 +30,14 @@ interface Echo {
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const echoOf = (r: { body: Buffer }) => JSON.parse(r.body.toString()) as Echo;
+
+/**
+ * Both ways of forwarding plain HTTP pass the same tests: this file runs with the default
+ * (`direct`), and proxy-http-library-path.test.ts runs it again with `http-proxy`.
+ */
+const FORWARDER = process.env.STP_TEST_HTTP_FORWARDER ?? 'direct';
+const startProxy = (url: string, opts: Parameters<typeof startProxyWith>[1] = {}) =>
+  startProxyWith(url, { ...opts, env: { PROXY_HTTP_FORWARDER: FORWARDER, ...opts.env } });
 
 let upstream: TestUpstream;
 let proxy: ProxyUnderTest;
@@ -469,4 +484,54 @@ t.test('the logger blanks credentials anywhere in plain objects and errors, with
   t.ok(text.includes('visible'), 'other fields stay');
   t.match(JSON.parse(lines[2]!), { req: { method: 'GET', path: '/a' } });
   t.equal(JSON.stringify(input), snapshot, 'the logged object itself is not modified');
+});
+
+t.test("an https upstream's certificate is checked: a self-signed one is refused with 502", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'stp-https-'));
+  const key = join(dir, 'key.pem');
+  const cert = join(dir, 'cert.pem');
+  const made = await runToEnd('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1'], { timeoutMs: 20_000 });
+  t.equal(made.code, 0, 'openssl made a certificate');
+  const server = https.createServer({ key: await readFile(key), cert: await readFile(cert) }, (_req, res) => res.end('secret dashboard'));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  const origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // the upstream itself works for a client that trusts its certificate
+  const trusted = await new Promise<string>((resolve, reject) => {
+    https.get(`${origin}/`, { ca: readFileSync(cert) }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => { text += c.toString(); });
+      res.on('end', () => resolve(text));
+    }).on('error', reject);
+  });
+  t.equal(trusted, 'secret dashboard');
+  const untrusting = await startProxy(origin);
+  t.teardown(() => untrusting.close());
+  const res = await send(`${untrusting.url}/dashboards`);
+  t.equal(res.status, 502, `${FORWARDER}: not forwarded to an upstream whose certificate is not trusted`);
+  t.equal((JSON.parse(res.body.toString()) as { error: string }).error, 'upstream_error');
+});
+
+t.test('more requests in flight than reply-from\'s 128-connection pool: the next one does not wait behind them', async (t) => {
+  const HELD = 140;
+  const held: http.ServerResponse[] = [];
+  const local = http.createServer((req, res) => {
+    if (req.url === '/hold') held.push(res);
+    else res.end('quick');
+  });
+  local.listen(0, '127.0.0.1');
+  await once(local, 'listening');
+  t.teardown(() => { local.closeAllConnections(); local.close(); });
+  const holding = await startProxy(`http://127.0.0.1:${(local.address() as AddressInfo).port}`);
+  t.teardown(() => holding.close());
+
+  const slow = Array.from({ length: HELD }, () => send(`${holding.url}/hold`));
+  await waitFor(() => held.length === HELD, 20_000, `${HELD} requests held at the upstream`);
+  const quick = await send(`${holding.url}/quick`);
+  t.equal(quick.body.toString(), 'quick', `${FORWARDER}: answered while ${HELD} others are held upstream`);
+  t.equal(held.length, HELD, 'and all of those are still held');
+  for (const res of held) res.end('late');
+  const answers = await Promise.all(slow);
+  t.ok(answers.every((a) => a.status === 200 && a.body.toString() === 'late'), 'the held ones are answered in the end');
 });

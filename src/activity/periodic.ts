@@ -70,8 +70,9 @@ export const PATTERNS_PER_USER = 8;
 export const REQUESTS_PER_PATTERN = 12;
 /** timers and networks are not exact to the millisecond: the tolerance is never below this */
 const TOLERANCE_FLOOR_MS = 25;
-/** idle users checked for forgetting per observed request (amortised sweep) */
-const SWEEP_PER_CALL = 2;
+/** idle users checked for forgetting: SWEEP_BATCH users every SWEEP_EVERY observed requests (amortised, 2 per request) */
+const SWEEP_EVERY = 32;
+const SWEEP_BATCH = 64;
 
 interface UserPatterns {
   readonly patterns: Map<string, Pattern>;
@@ -93,6 +94,8 @@ export class PeriodicDetector {
   readonly #users = new Map<string, UserPatterns>();
   /** where the round-robin sweep of quiet users continues */
   #cursor: IterableIterator<[string, UserPatterns]> | undefined;
+  /** requests observed since the last sweep */
+  #sinceSweep = 0;
   /** ring positions of the chain being walked (reused) */
   readonly #members: Int32Array;
 
@@ -165,14 +168,17 @@ export class PeriodicDetector {
     let u = this.#users.get(user);
     if (!u) this.#users.set(user, (u = { patterns: new Map(), other: undefined, lastMs: nowMs }));
     if (nowMs > u.lastMs) u.lastMs = nowMs;
-    this.#sweep(nowMs);
+    if (++this.#sinceSweep >= SWEEP_EVERY) {
+      this.#sinceSweep = 0;
+      this.#sweep(nowMs);
+    }
     return u;
   }
 
   /** Looks at the next few users (round robin) and drops those quiet longer than any pattern is kept. */
   #sweep(nowMs: number): void {
     const quietMs = Math.max(this.#opts.forgetAfterMs, 2 * this.#opts.maxIntervalMs());
-    for (let checked = 0; checked < SWEEP_PER_CALL; checked++) {
+    for (let checked = 0; checked < SWEEP_BATCH; checked++) {
       this.#cursor ??= this.#users.entries();
       const next = this.#cursor.next();
       if (next.done) {

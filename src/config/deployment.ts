@@ -73,6 +73,7 @@ export interface DeploymentConfig {
   readonly shutdownGraceMs: number;
   // several replicas
   readonly store: 'memory' | 'redis';
+  readonly httpForwarder: 'direct' | 'http-proxy';
   readonly redisUrl: URL;
   readonly redisPrefix: string;
   readonly redisFlushMs: number;
@@ -238,6 +239,14 @@ export const SETTINGS: readonly SettingRow[] = [
   },
   { env: 'PROXY_UPSTREAM_CONNECT_TIMEOUT_MS', key: 'upstreamConnectTimeoutMs', doc: '`5000`', meaning: 'Connecting to the upstream longer than this answers `502`', parse: MS('PROXY_UPSTREAM_CONNECT_TIMEOUT_MS', 5000, 1) },
   { env: 'PROXY_UPSTREAM_TIMEOUT_MS', key: 'upstreamTimeoutMs', doc: '`30000`', meaning: 'Upstream response headers later than this answer `504`', parse: MS('PROXY_UPSTREAM_TIMEOUT_MS', 30000, 1) },
+  {
+    env: 'PROXY_HTTP_FORWARDER', key: 'httpForwarder', doc: '`direct`', meaning: 'How plain HTTP requests are forwarded: `direct` (straight from Node onto an undici pool; the fast path) or `http-proxy` (through Fastify and @fastify/http-proxy); both run the same rules and hooks, and unusual requests always take `http-proxy`',
+    parse: (raw) => {
+      const v = raw === undefined || raw === '' ? 'direct' : raw.toLowerCase();
+      if (v !== 'direct' && v !== 'http-proxy') throw new ConfigError(`PROXY_HTTP_FORWARDER=${JSON.stringify(raw)} must be "direct" or "http-proxy"`);
+      return v;
+    },
+  },
   { env: 'PROXY_TRUST_FORWARDED', key: 'trustForwarded', doc: '`false`', meaning: 'Trust `X-Forwarded-*` headers from the client (set when another proxy sits in front)', parse: BOOL('PROXY_TRUST_FORWARDED', false) },
   { env: 'PROXY_IDENTITY_HEADER', key: 'identityHeader', doc: '(unset)', meaning: 'Trusted user-name header (Panopticon HEADER mode, e.g. `X-User`); ignored when unset', parse: (raw) => (raw ? raw.toLowerCase() : undefined) },
   { env: 'PROXY_TRUSTED_SOURCES', key: 'trustedSources', doc: '(any)', meaning: 'Comma-separated IPs/CIDRs allowed to send the identity header; from elsewhere it is stripped', parse: LIST(() => []) },

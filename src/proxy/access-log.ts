@@ -26,6 +26,8 @@ function elapsedMs(req: TrackedRequest): number | undefined {
 export interface AccessLog {
   /** root onRequest hook: starts the clock and arranges for the line */
   onRequest(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void;
+  /** the same for a request served outside Fastify (the direct forwarder) */
+  track(req: TrackedRequest, res: ServerResponse): void;
   /** the line of a proxied WebSocket */
   webSocketLine(req: TrackedRequest, closeCode: number, user: string | undefined): void;
 }
@@ -46,12 +48,17 @@ export function createAccessLog(logger: Logger): AccessLog {
     }, 'request');
   }
 
+  function track(req: TrackedRequest, res: ServerResponse): void {
+    req[kStartMs] = performance.now();
+    res.on('close', onResponseClosed);
+  }
+
   return {
     onRequest(request, reply, done) {
-      (request.raw as TrackedRequest)[kStartMs] = performance.now();
-      reply.raw.on('close', onResponseClosed);
+      track(request.raw, reply.raw);
       done();
     },
+    track,
     webSocketLine(req, closeCode, user) {
       if (logger.levelVal > INFO_LEVEL) return;
       logger.info({

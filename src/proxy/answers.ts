@@ -1,7 +1,12 @@
 /**
  * Answers the proxy gives by itself: a hook's refusal, an upstream failure, its own breakage.
  * Each records the reason on the request for the access log line.
+ *
+ * An answer is built once as plain data (status, headers, body) and then written either through
+ * Fastify (`send*`, for requests Fastify routed) or straight onto Node's response (`write*`, for
+ * requests the direct forwarder took), so both paths answer byte for byte alike.
  */
+import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import type { Refusal } from './hooks.js';
 import { kReason, type TrackedRequest } from './request-state.js';
@@ -10,21 +15,18 @@ import type { UpstreamFailure } from './upstream-errors.js';
 const JSON_TYPE = 'application/json; charset=utf-8';
 const PROXY_FAILURE_BODY = JSON.stringify({ error: 'proxy_error', message: 'The proxy could not handle this request.' });
 
-/** Answers with a hook's refusal: its status and headers, its body as JSON (none when omitted). */
-export function sendRefusal(reply: FastifyReply, refusal: Refusal): void {
-  const raw = reply.request.raw as TrackedRequest;
-  raw[kReason] = refusal.reason;
-  reply.code(refusal.statusCode);
-  if (refusal.headers !== undefined) reply.headers(refusal.headers);
-  // an unread request body would have to be drained before the connection is reusable; for
-  // a large upload it is cheaper to drop the connection
-  if (hasUnreadBody(raw)) reply.header('connection', 'close');
-  if (refusal.body === undefined) {
-    reply.send();
-  } else {
-    reply.header('content-type', JSON_TYPE).send(JSON.stringify(refusal.body));
-  }
+type AnswerHeaders = Record<string, string | string[]>;
+
+interface Answer {
+  readonly statusCode: number;
+  readonly headers: AnswerHeaders;
+  /** serialised body; undefined = none */
+  readonly body: string | undefined;
+  readonly reason: string;
 }
+
+const NO_STORE_JSON: AnswerHeaders = Object.freeze({ 'content-type': JSON_TYPE, 'cache-control': 'no-store' }) as AnswerHeaders;
+const NO_STORE_JSON_CLOSE: AnswerHeaders = Object.freeze({ ...NO_STORE_JSON, connection: 'close' }) as AnswerHeaders;
 
 function hasUnreadBody(raw: TrackedRequest): boolean {
   if (raw.complete) return false;
@@ -32,18 +34,67 @@ function hasUnreadBody(raw: TrackedRequest): boolean {
   return raw.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
+function refusalAnswer(raw: TrackedRequest, refusal: Refusal): Answer {
+  const headers: AnswerHeaders = { ...refusal.headers };
+  // an unread request body would have to be drained before the connection is reusable; for
+  // a large upload it is cheaper to drop the connection
+  if (hasUnreadBody(raw)) headers.connection = 'close';
+  if (refusal.body === undefined) return { statusCode: refusal.statusCode, headers, body: undefined, reason: refusal.reason };
+  headers['content-type'] = JSON_TYPE;
+  return { statusCode: refusal.statusCode, headers, body: JSON.stringify(refusal.body), reason: refusal.reason };
+}
+
+function upstreamFailureAnswer(raw: TrackedRequest, failure: UpstreamFailure): Answer {
+  return { statusCode: failure.statusCode, headers: hasUnreadBody(raw) ? NO_STORE_JSON_CLOSE : NO_STORE_JSON, body: failure.body, reason: failure.problem };
+}
+
+function proxyFailureAnswer(reason: string): Answer {
+  return { statusCode: 500, headers: NO_STORE_JSON, body: PROXY_FAILURE_BODY, reason };
+}
+
+function replyWith(reply: FastifyReply, answer: Answer): void {
+  (reply.request.raw as TrackedRequest)[kReason] = answer.reason;
+  reply.code(answer.statusCode).headers(answer.headers);
+  if (answer.body === undefined) reply.send();
+  else reply.send(answer.body);
+}
+
+function writeAnswer(req: TrackedRequest, res: ServerResponse, answer: Answer): void {
+  req[kReason] = answer.reason;
+  if (res.headersSent || res.destroyed) return;
+  const body = answer.body ?? '';
+  res.writeHead(answer.statusCode, { ...answer.headers, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Answers with a hook's refusal: its status and headers, its body as JSON (none when omitted). */
+export function sendRefusal(reply: FastifyReply, refusal: Refusal): void {
+  replyWith(reply, refusalAnswer(reply.request.raw, refusal));
+}
+
 export function sendUpstreamFailure(reply: FastifyReply, failure: UpstreamFailure): void {
-  const raw = reply.request.raw as TrackedRequest;
-  raw[kReason] = failure.problem;
-  if (hasUnreadBody(raw)) reply.header('connection', 'close');
-  reply.code(failure.statusCode).header('content-type', JSON_TYPE).header('cache-control', 'no-store').send(failure.body);
+  replyWith(reply, upstreamFailureAnswer(reply.request.raw, failure));
 }
 
 /** 500 for a failure inside the proxy itself (e.g. a hook threw); details go to the error log only */
 export function sendProxyFailure(reply: FastifyReply, reason: string): void {
-  (reply.request.raw as TrackedRequest)[kReason] = reason;
-  if (reply.sent) return;
-  reply.code(500).header('content-type', JSON_TYPE).header('cache-control', 'no-store').send(PROXY_FAILURE_BODY);
+  if (reply.sent) {
+    (reply.request.raw as TrackedRequest)[kReason] = reason;
+    return;
+  }
+  replyWith(reply, proxyFailureAnswer(reason));
+}
+
+export function writeRefusal(req: TrackedRequest, res: ServerResponse, refusal: Refusal): void {
+  writeAnswer(req, res, refusalAnswer(req, refusal));
+}
+
+export function writeUpstreamFailure(req: TrackedRequest, res: ServerResponse, failure: UpstreamFailure): void {
+  writeAnswer(req, res, upstreamFailureAnswer(req, failure));
+}
+
+export function writeProxyFailure(req: TrackedRequest, res: ServerResponse, reason: string): void {
+  writeAnswer(req, res, proxyFailureAnswer(reason));
 }
 
 /** 400 (or another 4xx) with a short JSON body */

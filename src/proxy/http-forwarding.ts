@@ -11,16 +11,16 @@
  *
  * Every function below is created once per server; per request only the values travel.
  */
-import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { DeploymentConfig } from '../config/deployment.js';
-import { isPromiseLike, sendProxyFailure, sendRefusal, sendUpstreamFailure } from './answers.js';
-import { setForwardedHeaders, UNTRUSTED_FORWARDING_HEADERS, type OutgoingHeaders } from './forwarded.js';
-import type { HttpDecision, ProxyHooks } from './hooks.js';
-import { clientOrigin, rewriteUpstreamUrl } from './location.js';
-import { kHookContext, kPath, kUser, type TrackedRequest } from './request-state.js';
+import { sendProxyFailure, sendRefusal, sendUpstreamFailure } from './answers.js';
+import { decideHttpRequest, type DecisionOutcome } from './http-decision.js';
+import type { OutgoingHeaders } from './forwarded.js';
+import { createHeaderRules } from './forward-headers.js';
+import type { ProxyHooks } from './hooks.js';
+import { kHookContext, kPath, type TrackedRequest } from './request-state.js';
 import { classifyUpstreamError } from './upstream-errors.js';
 
 /** The subset of reply-from's per-request options the proxy uses. */
@@ -48,44 +48,22 @@ function neverRetry(): null {
   return null;
 }
 
-/** request headers that describe this hop only; undici refuses most of them outright */
-const HOP_REQUEST_HEADERS = ['keep-alive', 'upgrade', 'expect', 'proxy-connection', 'http2-settings'];
-
 export function createHttpForwarding(config: DeploymentConfig, logger: Logger, hooks: ProxyHooks | undefined): HttpForwarding {
-  const trustForwarded = config.trustForwarded;
-  const upstream = config.upstream;
+  const rules = createHeaderRules(config.upstream, config.trustForwarded, logger);
   const onHttpRequest = hooks?.onHttpRequest?.bind(hooks);
   const onHttpResponse = hooks?.onHttpResponse?.bind(hooks);
 
   function rewriteRequestHeaders(request: FastifyRequest, headers: OutgoingHeaders): OutgoingHeaders {
-    setForwardedHeaders(headers, request.raw, trustForwarded);
-    if (!trustForwarded) {
-      for (const name of UNTRUSTED_FORWARDING_HEADERS) if (headers[name] !== undefined) headers[name] = undefined;
-    }
-    for (const name of HOP_REQUEST_HEADERS) if (headers[name] !== undefined) headers[name] = undefined;
+    rules.upstreamRequestHeaders(request.raw, headers);
     // Fastify does not read a body on GET/HEAD/TRACE; do not announce one the upstream won't get
     if (request.body === undefined && headers['content-length'] !== undefined) headers['content-length'] = undefined;
     return headers;
   }
 
-  // Runs inside undici's response callback: an exception here would escape as an uncaught
-  // exception, so this must not throw. (Note: request.raw.socket is null by now when a request
-  // body was forwarded; undici destroys the body stream it consumed.)
+  // (Note: request.raw.socket is null by now when a request body was forwarded; undici destroys
+  // the body stream it consumed.)
   function rewriteHeaders(headers: OutgoingHeaders, request?: FastifyRequest): OutgoingHeaders {
-    const location = headers.location;
-    if (typeof location === 'string' && request !== undefined) {
-      try {
-        const origin = clientOrigin(request.raw, trustForwarded);
-        const moved = origin === undefined ? undefined : rewriteUpstreamUrl(location, upstream, origin);
-        if (moved !== undefined) headers.location = moved;
-      } catch (err) {
-        logger.error({ err }, 'could not rewrite a Location header');
-      }
-    }
-    // connection management is per hop: the client connection follows its own rules
-    if (headers.connection !== undefined) delete headers.connection;
-    if (headers['keep-alive'] !== undefined) delete headers['keep-alive'];
-    return headers;
+    return rules.clientResponseHeaders(request?.raw, headers);
   }
 
   function onError(reply: FastifyReply, { error }: { error: Error }): void {
@@ -115,52 +93,29 @@ export function createHttpForwarding(config: DeploymentConfig, logger: Logger, h
     ...(onHttpResponse ? { onResponse } : {}),
   };
 
-  function hookFailed(reply: FastifyReply, err: unknown): void {
-    logger.error({ err }, 'onHttpRequest hook failed');
-    sendProxyFailure(reply, 'hook_failed');
-  }
+  interface Target { reply: FastifyReply; options: unknown }
 
-  function proceed(request: FastifyRequest, reply: FastifyReply, dest: string, options: unknown, decision: HttpDecision): void {
-    const raw = request.raw as TrackedRequest;
-    if (decision.user !== undefined) raw[kUser] = decision.user;
-    if (decision.refuse !== undefined) {
-      sendRefusal(reply, decision.refuse);
-      return;
-    }
-    if (decision.context !== undefined) raw[kHookContext] = decision.context;
-    (reply as ReplyWithFrom).from(dest, options);
-  }
+  const outcome: DecisionOutcome<Target> = {
+    forward(raw, { reply, options }) {
+      try {
+        (reply as ReplyWithFrom).from(raw[kPath]!, options);
+      } catch (err) {
+        // reply.from throws synchronously for paths it will not forward (e.g. traversal)
+        reply.send(err);
+      }
+    },
+    refuse(_raw, { reply }, refusal) {
+      sendRefusal(reply, refusal);
+    },
+    failed(_raw, { reply }, err) {
+      logger.error({ err }, 'onHttpRequest hook failed');
+      sendProxyFailure(reply, 'hook_failed');
+    },
+  };
 
   // `options` is replyOptions as wrapped by http-proxy (it adds header sanitising)
   function handler(request: FastifyRequest, reply: FastifyReply, dest: string, options: unknown): void {
-    const raw = request.raw as TrackedRequest;
-    raw[kPath] = dest;
-    if (onHttpRequest === undefined) {
-      (reply as ReplyWithFrom).from(dest, options);
-      return;
-    }
-    let decision: HttpDecision | Promise<HttpDecision>;
-    try {
-      decision = onHttpRequest(raw as IncomingMessage, dest);
-    } catch (err) {
-      hookFailed(reply, err);
-      return;
-    }
-    if (!isPromiseLike(decision)) {
-      proceed(request, reply, dest, options, decision);
-      return;
-    }
-    decision.then(
-      (settled) => {
-        try {
-          proceed(request, reply, dest, options, settled);
-        } catch (err) {
-          // reply.from throws synchronously for paths it will not forward (e.g. traversal)
-          reply.send(err);
-        }
-      },
-      (err: unknown) => hookFailed(reply, err),
-    );
+    decideHttpRequest(request.raw as TrackedRequest, dest, { reply, options }, onHttpRequest, outcome);
   }
 
   return { handler, replyOptions };

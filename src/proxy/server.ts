@@ -2,6 +2,8 @@
  * Builds the proxy's Fastify instance (not listening yet).
  *
  * Layout:
+ *   node:http    with httpForwarder 'direct' (the default), ordinary requests are forwarded
+ *                straight from Node's request event (direct-forwarding.ts); the rest reach Fastify
  *   root         every HTTP method known to Node, @fastify/websocket, the access-log hook;
  *                the caller adds its own routes here after this returns (they win: they are
  *                concrete paths, the proxy only owns the '/' and '/*' catch-alls)
@@ -10,7 +12,8 @@
  *       @fastify/http-proxy on '/' and '/*' for every method (plain requests)
  *       GET '/' and '/*' for upgrade requests only (router constraint) -> WebSocket relay
  */
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from 'fastify';
 import fastifyHttpProxy from '@fastify/http-proxy';
 import fastifyWebsocket from '@fastify/websocket';
 import type { Logger } from 'pino';
@@ -21,7 +24,9 @@ import { createAccessLog, type AccessLog } from './access-log.js';
 import { sendBadRequest } from './answers.js';
 import { ProxyLogController, sharedRequestLoggers } from './fastify-logging.js';
 import type { ProxyHooks } from './hooks.js';
+import { createDirectForwarding, type DirectForwarding } from './direct-forwarding.js';
 import { createHttpForwarding } from './http-forwarding.js';
+import { OwnRoutes } from './own-routes.js';
 import { enableEveryMethod } from './methods.js';
 import {
   passUpstreamCookies,
@@ -75,6 +80,12 @@ async function proxyPlugin(app: FastifyInstance, opts: ProxyPluginOptions): Prom
       // a body may legitimately pause for long (streams, long polls); the client's own
       // disconnect tears the upstream request down
       bodyTimeout: 0,
+      // reply-from caps the pool at 128 connections; requests beyond would wait behind long polls
+      connections: null,
+      // @fastify/reply-from turns certificate checks off (its `tls.rejectUnauthorized` default);
+      // undici applies `connect` after `tls`, so this puts the check back: an https upstream's
+      // certificate is checked on every path, like the proxy's own logout and "who am I" calls
+      connect: { rejectUnauthorized: true },
     },
   });
 
@@ -101,10 +112,33 @@ function answerUnroutable(accessLog: AccessLog) {
   };
 }
 
+/**
+ * Fastify's serverFactory: Node's server with the direct forwarder in front of Fastify's handler,
+ * and the same timeouts Fastify would give a server it made itself.
+ */
+function serverWithDirectForwarding(direct: DirectForwarding): FastifyServerFactory {
+  return (fastifyHandler, options) => {
+    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      if (!direct.take(req, res)) fastifyHandler(req, res);
+    });
+    // Fastify has filled in its defaults by now (72 s keep-alive, no request or socket timeout)
+    const timeouts = options as { keepAliveTimeout: number; requestTimeout: number; connectionTimeout: number };
+    server.keepAliveTimeout = timeouts.keepAliveTimeout;
+    server.requestTimeout = timeouts.requestTimeout;
+    server.setTimeout(timeouts.connectionTimeout);
+    return server;
+  };
+}
+
 export async function buildProxyServer(opts: ProxyServerOptions): Promise<FastifyInstance> {
   const { config, logger, registry, hooks, inspection } = opts;
   const accessLog = createAccessLog(logger);
+  const ownRoutes = new OwnRoutes();
+  const direct = config.httpForwarder === 'direct'
+    ? createDirectForwarding({ config, logger, hooks, accessLog, isOwnPath: (path) => ownRoutes.has(path) })
+    : undefined;
   const app = Fastify({
+    ...(direct ? { serverFactory: serverWithDirectForwarding(direct) } : {}),
     loggerInstance: logger,
     logController: new ProxyLogController(),
     childLoggerFactory: sharedRequestLoggers(),
@@ -114,7 +148,9 @@ export async function buildProxyServer(opts: ProxyServerOptions): Promise<Fastif
   }) as unknown as FastifyInstance;
 
   const methods = enableEveryMethod(app);
+  app.addHook('onRoute', ownRoutes.onRoute);
   app.addHook('onRequest', accessLog.onRequest);
+  if (direct) app.addHook('onClose', () => direct.close());
 
   await app.register(fastifyWebsocket, webSocketPluginOptions(config, logger));
   app.websocketServer.on('headers', passUpstreamCookies);
