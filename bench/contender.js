@@ -10,7 +10,8 @@
  * Commands (IPC): mem [gc], cpu, timers {…} (the engine timer-precision run, in this process),
  * sample (soak: RSS, heap, event-loop lag since the last sample), stats, stop.
  * Environment: BENCH_UPSTREAM, BENCH_TOKEN_SECRET, BENCH_WHOAMI_PATH, BENCH_PROPERTIES (a
- * properties file to watch instead of a fixed one).
+ * properties file to watch instead of a fixed one), BENCH_NOTIFY_PATHS (PROXY_NOTIFY_PATHS; unset:
+ * every socket is a notification socket, inspected).
  */
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -52,6 +53,7 @@ async function startOurs(extraEnv = {}) {
     PROXY_TOKEN_SECRET: process.env.BENCH_TOKEN_SECRET,
     ...(process.env.BENCH_WHOAMI_PATH ? { PROXY_WHOAMI_PATH: process.env.BENCH_WHOAMI_PATH } : {}),
     PROXY_LOG_LEVEL: 'info',
+    ...(process.env.BENCH_NOTIFY_PATHS ? { PROXY_NOTIFY_PATHS: process.env.BENCH_NOTIFY_PATHS } : {}),
     ...extraEnv,
   });
   // the production destination (access lines batched, audit lines at once), but to /dev/null

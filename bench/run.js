@@ -10,6 +10,8 @@
  *
  * BENCH_QUICK=1 shortens every phase (for checking the harness, not for figures).
  * BENCH_NO_NGINX=1 behaves as if nginx were not installed.
+ * BENCH_ONLY=4,4a runs only the listed sections (ids as printed: 1 1b 2 2b 3 4 4a 4b 4c 5 6) after
+ * the common set-up (children, nginx, sanity check); the summary and bench/results.md are skipped.
  */
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -25,16 +27,19 @@ import { nginxBinary, nginxVersion, startNginx } from './lib/nginx.js';
 import { redisInstalled, replicaSummaryLines, runReplicaSection } from './lib/replicas.js';
 import { describeSoak, parseDuration, soak } from './soak.js';
 import { inspectionLines, measureInspection } from './lib/ws-inspection.js';
-import { measureWsThroughput, wsThroughputLines } from './lib/ws-throughput.js';
+import { measureWsThroughput, UNINSPECTED_NOTIFY_PATHS, wsLoadgenCount, wsThroughputLines } from './lib/ws-throughput.js';
 import { runLogoutRelease } from './logout-release.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 const quick = process.env.BENCH_QUICK === '1';
+const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((x) => x.trim()).filter(Boolean)) : undefined;
+/** true when section `id` is to run (BENCH_ONLY) */
+const runs = (id) => only === undefined || only.has(id);
 
 const P = quick
-  ? { rounds: 1, connections: 50, warmS: 1, measureS: 2, bigConnections: 10, bigWarmS: 1, bigMeasureS: 2, wsMessages: 500, pushMs: 2000, timerUsers: 200 }
-  : { rounds: 3, connections: 50, warmS: 3, measureS: 8, bigConnections: 10, bigWarmS: 2, bigMeasureS: 5, wsMessages: 5000, pushMs: 5000, timerUsers: 500 };
+  ? { rounds: 1, connections: 50, warmS: 1, measureS: 2, bigConnections: 10, bigWarmS: 1, bigMeasureS: 2, wsMessages: 500, wsLiveMessages: 1000, pushMs: 2000, timerUsers: 200 }
+  : { rounds: 3, connections: 50, warmS: 3, measureS: 8, bigConnections: 10, bigWarmS: 2, bigMeasureS: 5, wsMessages: 5000, wsLiveMessages: 20_000, pushMs: 5000, timerUsers: 500 };
 const WS_CLIENTS = 10;
 const WS_WINDOW = 32;
 const TOKEN_USERS = 50;
@@ -163,25 +168,26 @@ async function main() {
   // ---- 1. HTTP proxy overhead -----------------------------------------------------------------
   const { tool } = await loadgen.call({ cmd: 'tool' });
   results.tool = tool;
-  section(`1. HTTP proxy overhead — ${tool}, ${P.connections} connections, ${P.warmS} s warm-up + ${P.measureS} s measured, ${P.rounds} alternating rounds, 1 KiB JSON`);
   const contenders = [
     { key: 'direct', label: '(a) direct to upstream', url: upstreamUrl, cpu: () => upstream.call({ cmd: 'cpu' }).then(cpuSec) },
     { key: 'bare', label: '(b) bare @fastify/http-proxy', url: bare.ready.url, cpu: () => bare.call({ cmd: 'cpu' }).then(cpuSec) },
     { key: 'ours', label: '(c) session-timeout-proxy', url: ours.ready.url, cpu: () => ours.call({ cmd: 'cpu' }).then(cpuSec) },
     ...(nginx ? [{ key: 'nginx', label: `(d) nginx ${/nginx\/([\d.]+)/.exec(nginxNote)?.[1] ?? ''} (1 worker)`.replace('  ', ' '), url: nginx.url, cpu: () => nginx.cpuSeconds() }] : []),
   ];
-  const small = Object.fromEntries(contenders.map((c) => [c.key, []]));
-  await meter.start();
-  for (let round = 0; round < P.rounds; round++) {
-    for (const c of contenders) {
-      await loadgen.call({ cmd: 'http', url: c.url + SMALL_PATH, connections: P.connections, durationS: P.warmS, cookies }, (P.warmS + 30) * 1000);
-      const cpu0 = await c.cpu();
-      const r = await loadgen.call({ cmd: 'http', url: c.url + SMALL_PATH, connections: P.connections, durationS: P.measureS, cookies }, (P.measureS + 30) * 1000);
-      const cpu1 = await c.cpu();
-      r.cpuUsPerReq = ((cpu1 - cpu0) * 1e6) / r.requests;
-      small[c.key].push(r);
-      log(`  round ${round + 1} ${c.label.padEnd(30)} ${fmt(r.rps).padStart(7)} req/s  p50 ${ms(r.p50Ms)} ms  p99 ${ms(r.p99Ms)} ms  cpu ${fmt(r.cpuUsPerReq, 1)} µs/req${problems(r)}`);
-    }
+  if (runs('1')) {
+    section(`1. HTTP proxy overhead — ${tool}, ${P.connections} connections, ${P.warmS} s warm-up + ${P.measureS} s measured, ${P.rounds} alternating rounds, 1 KiB JSON`);
+    const small = Object.fromEntries(contenders.map((c) => [c.key, []]));
+    await meter.start();
+    for (let round = 0; round < P.rounds; round++) {
+      for (const c of contenders) {
+        await loadgen.call({ cmd: 'http', url: c.url + SMALL_PATH, connections: P.connections, durationS: P.warmS, cookies }, (P.warmS + 30) * 1000);
+        const cpu0 = await c.cpu();
+        const r = await loadgen.call({ cmd: 'http', url: c.url + SMALL_PATH, connections: P.connections, durationS: P.measureS, cookies }, (P.measureS + 30) * 1000);
+        const cpu1 = await c.cpu();
+        r.cpuUsPerReq = ((cpu1 - cpu0) * 1e6) / r.requests;
+        small[c.key].push(r);
+        log(`  round ${round + 1} ${c.label.padEnd(30)} ${fmt(r.rps).padStart(7)} req/s  p50 ${ms(r.p50Ms)} ms  p99 ${ms(r.p99Ms)} ms  cpu ${fmt(r.cpuUsPerReq, 1)} µs/req${problems(r)}`);
+      }
   }
   await meter.stop('1');
   const smallMed = {};
@@ -210,18 +216,20 @@ async function main() {
   const p99Gap = smallMed.ours.p99Ms - smallMed.bare.p99Ms;
   const rpsRange = (k) => `${fmt(Math.min(...small[k].map((r) => r.rps)))}–${fmt(Math.max(...small[k].map((r) => r.rps)))}`;
   log(`  goal ≥ 1.0× bare req/s and p99 ≤ bare p99 + 1 ms: ${ratio(smallMed.ours.rps, smallMed.bare.rps)}, p99 ${p99Gap >= 0 ? '+' : ''}${fmt(p99Gap, 2)} ms (ranges over rounds: ours ${rpsRange('ours')}, bare ${rpsRange('bare')} req/s)`);
+  }
 
-  section(`1b. 1 MiB responses — ${P.bigConnections} connections, ${P.bigWarmS} s warm-up + ${P.bigMeasureS} s measured, ${P.rounds} alternating rounds`);
-  const bigContenders = contenders.filter((c) => c.key === 'bare' || c.key === 'ours');
-  const big = Object.fromEntries(bigContenders.map((c) => [c.key, []]));
-  await meter.start();
-  for (let round = 0; round < P.rounds; round++) {
-    for (const c of bigContenders) {
-      await loadgen.call({ cmd: 'http', url: c.url + BIG_PATH, connections: P.bigConnections, durationS: P.bigWarmS, cookies }, (P.bigWarmS + 30) * 1000);
-      const r = await loadgen.call({ cmd: 'http', url: c.url + BIG_PATH, connections: P.bigConnections, durationS: P.bigMeasureS, cookies }, (P.bigMeasureS + 30) * 1000);
-      big[c.key].push(r);
-      log(`  round ${round + 1} ${c.label.padEnd(30)} ${fmt(r.bytesPerS / 1e6).padStart(6)} MB/s  ${fmt(r.rps)} req/s  p99 ${ms(r.p99Ms)} ms${problems(r)}`);
-    }
+  if (runs('1b')) {
+    section(`1b. 1 MiB responses — ${P.bigConnections} connections, ${P.bigWarmS} s warm-up + ${P.bigMeasureS} s measured, ${P.rounds} alternating rounds`);
+    const bigContenders = contenders.filter((c) => c.key === 'bare' || c.key === 'ours');
+    const big = Object.fromEntries(bigContenders.map((c) => [c.key, []]));
+    await meter.start();
+    for (let round = 0; round < P.rounds; round++) {
+      for (const c of bigContenders) {
+        await loadgen.call({ cmd: 'http', url: c.url + BIG_PATH, connections: P.bigConnections, durationS: P.bigWarmS, cookies }, (P.bigWarmS + 30) * 1000);
+        const r = await loadgen.call({ cmd: 'http', url: c.url + BIG_PATH, connections: P.bigConnections, durationS: P.bigMeasureS, cookies }, (P.bigMeasureS + 30) * 1000);
+        big[c.key].push(r);
+        log(`  round ${round + 1} ${c.label.padEnd(30)} ${fmt(r.bytesPerS / 1e6).padStart(6)} MB/s  ${fmt(r.rps)} req/s  p99 ${ms(r.p99Ms)} ms${problems(r)}`);
+      }
   }
   await meter.stop('1b');
   results.big = Object.fromEntries(bigContenders.map((c) => [c.key, {
@@ -231,46 +239,52 @@ async function main() {
   }]));
   log(`  medians: bare ${fmt(results.big.bare.mbPerS)} MB/s, ours ${fmt(results.big.ours.mbPerS)} MB/s; ours / bare = ${ratio(results.big.ours.mbPerS, results.big.bare.mbPerS)}`);
 
+  }
   // ---- 2. Engine ---------------------------------------------------------------------------------
-  section('2. Session engine (ManualClock + MemorySessionStore, 10 000 users, own process with --expose-gc)');
-  const engineProc = await child('engine.js', { execArgv: ['--expose-gc'], name: 'engine bench' });
-  await meter.start();
-  const eng = await engineProc.call({ cmd: 'run', users: 10_000, calls: quick ? 200_000 : 1_000_000 }, 120_000);
-  await meter.stop('2');
-  await engineProc.stop();
-  results.engine = eng;
-  log(`  heap per user: ${fmt(eng.heapBytesPerUser.oneRequest)} B after one request, ${fmt(eng.heapBytesPerUser.oneRequestWithCredential)} B with its credential, ${fmt(eng.heapBytesPerUser.fullHistoryWithCredential)} B with a full history (${eng.recentNotesMax} notes) — 10 000 users ≈ ${fmt((eng.heapBytesPerUser.fullHistoryWithCredential * 10_000) / MiB, 1)} MiB`);
-  log(`  recordActivity, existing user: ${fmt(eng.recordActivityNs.median)} ns/call (median of ${eng.recordActivityNs.samples.length} × ${fmt(quick ? 200_000 : 1_000_000)} calls)`);
-  log(`  10 000 simultaneous warnings: ${fmt(eng.burst.warnMs, 1)} ms; 10 000 simultaneous timeouts: ${fmt(eng.burst.logoutMs, 1)} ms (no-op actions, median of 5)`);
-  log(`  clock timers still pending after the burst: ${eng.burst.pendingTimersAfter} (the engine needs 1)`);
-  log(`  settings change, reschedule 10 000 users: ${fmt(eng.reschedule.median, 2)} ms median, ${fmt(eng.reschedule.max, 2)} ms max`);
+  if (runs('2')) {
+    section('2. Session engine (ManualClock + MemorySessionStore, 10 000 users, own process with --expose-gc)');
+    const engineProc = await child('engine.js', { execArgv: ['--expose-gc'], name: 'engine bench' });
+    await meter.start();
+    const eng = await engineProc.call({ cmd: 'run', users: 10_000, calls: quick ? 200_000 : 1_000_000 }, 120_000);
+    await meter.stop('2');
+    await engineProc.stop();
+    results.engine = eng;
+    log(`  heap per user: ${fmt(eng.heapBytesPerUser.oneRequest)} B after one request, ${fmt(eng.heapBytesPerUser.oneRequestWithCredential)} B with its credential, ${fmt(eng.heapBytesPerUser.fullHistoryWithCredential)} B with a full history (${eng.recentNotesMax} notes) — 10 000 users ≈ ${fmt((eng.heapBytesPerUser.fullHistoryWithCredential * 10_000) / MiB, 1)} MiB`);
+    log(`  recordActivity, existing user: ${fmt(eng.recordActivityNs.median)} ns/call (median of ${eng.recordActivityNs.samples.length} × ${fmt(quick ? 200_000 : 1_000_000)} calls)`);
+    log(`  10 000 simultaneous warnings: ${fmt(eng.burst.warnMs, 1)} ms; 10 000 simultaneous timeouts: ${fmt(eng.burst.logoutMs, 1)} ms (no-op actions, median of 5)`);
+    log(`  clock timers still pending after the burst: ${eng.burst.pendingTimersAfter} (the engine needs 1)`);
+    log(`  settings change, reschedule 10 000 users: ${fmt(eng.reschedule.median, 2)} ms median, ${fmt(eng.reschedule.max, 2)} ms max`);
 
-  section('2b. Memory of tracked users — the whole process (Node included), each user with a full recent-request history and the credentials the proxy keeps (token + session cookie + CSRF token, taken from a real Cookie header); a fresh process per size');
-  results.memory = [];
-  for (const users of [10_000, 100_000]) {
-    const p = await child('engine.js', { execArgv: ['--expose-gc'], name: `engine memory ${users}` });
-    const m = await p.call({ cmd: 'memory', users }, 300_000);
-    await p.stop();
-    results.memory.push(m);
-    log(`  ${fmt(users).padStart(7)} users: RSS ${fmt(m.rssMiB, 1)} MiB (Node alone ${fmt(m.baselineRssMiB, 1)} MiB), JS heap ${fmt(m.heapMiB, 1)} MiB, ${fmt(m.heapBytesPerUser)} B of heap per user (${m.notesPerUser} notes and ${m.credentialsPerUser} credentials each); RSS ${fmt(m.settledRssMiB, 1)} MiB after ${m.settleMs / 1000} s without work`);
+  }
+  if (runs('2b')) {
+    section('2b. Memory of tracked users — the whole process (Node included), each user with a full recent-request history and the credentials the proxy keeps (token + session cookie + CSRF token, taken from a real Cookie header); a fresh process per size');
+    results.memory = [];
+    for (const users of [10_000, 100_000]) {
+      const p = await child('engine.js', { execArgv: ['--expose-gc'], name: `engine memory ${users}` });
+      const m = await p.call({ cmd: 'memory', users }, 300_000);
+      await p.stop();
+      results.memory.push(m);
+      log(`  ${fmt(users).padStart(7)} users: RSS ${fmt(m.rssMiB, 1)} MiB (Node alone ${fmt(m.baselineRssMiB, 1)} MiB), JS heap ${fmt(m.heapMiB, 1)} MiB, ${fmt(m.heapBytesPerUser)} B of heap per user (${m.notesPerUser} notes and ${m.credentialsPerUser} credentials each); RSS ${fmt(m.settledRssMiB, 1)} MiB after ${m.settleMs / 1000} s without work`);
   }
 
+  }
   // ---- 3. Timer precision --------------------------------------------------------------------------
-  section(`3. Timer precision on the real clock — ${P.timerUsers} users, active at random over 1 s, timeout 2 s, warning 1 s before (fires 1–3 s after start); engine inside the proxy process`);
-  const timerOpts = { users: P.timerUsers, spreadMs: 1000, timeoutMs: 2000, notifyBeforeMs: 1000, limitMs: 10_000 };
-  const idleRuns = [];
-  const loadedRuns = [];
-  const timerRounds = quick ? 1 : 2;
-  await meter.start();
-  for (let round = 0; round < timerRounds; round++) {
-    idleRuns.push(await ours.call({ cmd: 'timers', options: timerOpts }, 30_000));
-    const loadS = 6;
-    const load = loadgen.call({ cmd: 'http', url: ours.ready.url + SMALL_PATH, connections: P.connections, durationS: loadS, cookies }, (loadS + 30) * 1000);
-    await sleep(1000);
-    const loaded = await ours.call({ cmd: 'timers', options: timerOpts }, 30_000);
-    const loadResult = await load;
-    loaded.loadRps = loadResult.rps;
-    loadedRuns.push(loaded);
+  if (runs('3')) {
+    section(`3. Timer precision on the real clock — ${P.timerUsers} users, active at random over 1 s, timeout 2 s, warning 1 s before (fires 1–3 s after start); engine inside the proxy process`);
+    const timerOpts = { users: P.timerUsers, spreadMs: 1000, timeoutMs: 2000, notifyBeforeMs: 1000, limitMs: 10_000 };
+    const idleRuns = [];
+    const loadedRuns = [];
+    const timerRounds = quick ? 1 : 2;
+    await meter.start();
+    for (let round = 0; round < timerRounds; round++) {
+      idleRuns.push(await ours.call({ cmd: 'timers', options: timerOpts }, 30_000));
+      const loadS = 6;
+      const load = loadgen.call({ cmd: 'http', url: ours.ready.url + SMALL_PATH, connections: P.connections, durationS: loadS, cookies }, (loadS + 30) * 1000);
+      await sleep(1000);
+      const loaded = await ours.call({ cmd: 'timers', options: timerOpts }, 30_000);
+      const loadResult = await load;
+      loaded.loadRps = loadResult.rps;
+      loadedRuns.push(loaded);
   }
   await meter.stop('3');
   results.timers = { idle: summariseTimers(idleRuns), loaded: summariseTimers(loadedRuns) };
@@ -278,16 +292,18 @@ async function main() {
     log(`  ${name.padEnd(10)} warn drift median ${fmt(s.warn.median, 1)} / p99 ${fmt(s.warn.p99, 1)} / max ${fmt(s.warn.max, 1)} ms; logout drift median ${fmt(s.logout.median, 1)} / p99 ${fmt(s.logout.p99, 1)} / max ${fmt(s.logout.max, 1)} ms; fired ${s.fired}/${s.expected}; event-loop lag p99 ${fmt(s.loopP99, 1)} ms${s.loadRps ? `; load ${fmt(s.loadRps)} req/s` : ''}`);
   }
 
+  }
   // ---- 4. WebSocket relay (its figures against direct and nginx may come from a bench/lib module of their own) ----
-  section(`4. WebSocket relay — echo of small text frames, ${WS_CLIENTS} clients × ${fmt(P.wsMessages)} messages, ${WS_WINDOW} in flight per client, ${P.rounds} alternating rounds`);
-  const wsTargets = [
-    { key: 'direct', label: 'direct to upstream', url: upstreamUrl.replace('http', 'ws') + '/ws/echo' },
-    { key: 'ours', label: 'through session-timeout-proxy', url: ours.ready.url.replace('http', 'ws') + '/ws/echo' },
-  ];
-  const wsRuns = { direct: [], ours: [] };
-  await meter.start();
-  for (const t of wsTargets) { // warm-up (JIT, connection set-up paths), not counted
-    await loadgen.call({ cmd: 'wsEcho', url: t.url, clients: WS_CLIENTS, messages: Math.ceil(P.wsMessages / 5), window: WS_WINDOW, cookie: cookies[0], timeoutMs: 20_000 }, 60_000);
+  if (runs('4')) {
+    section(`4. WebSocket relay — echo of small text frames, ${WS_CLIENTS} clients × ${fmt(P.wsMessages)} messages, ${WS_WINDOW} in flight per client, ${P.rounds} alternating rounds`);
+    const wsTargets = [
+      { key: 'direct', label: 'direct to upstream', url: upstreamUrl.replace('http', 'ws') + '/ws/echo' },
+      { key: 'ours', label: 'through session-timeout-proxy', url: ours.ready.url.replace('http', 'ws') + '/ws/echo' },
+    ];
+    const wsRuns = { direct: [], ours: [] };
+    await meter.start();
+    for (const t of wsTargets) { // warm-up (JIT, connection set-up paths), not counted
+      await loadgen.call({ cmd: 'wsEcho', url: t.url, clients: WS_CLIENTS, messages: Math.ceil(P.wsMessages / 5), window: WS_WINDOW, cookie: cookies[0], timeoutMs: 20_000 }, 60_000);
   }
   for (let round = 0; round < P.rounds; round++) {
     for (const t of wsTargets) {
@@ -303,32 +319,47 @@ async function main() {
   };
   log(`  medians: direct ${fmt(results.ws.direct)} msgs/s, through the proxy ${fmt(results.ws.ours)} msgs/s; proxy / direct = ${ratio(results.ws.ours, results.ws.direct)}`);
 
-  section(`4a. WebSocket live data: echo and 1 KiB server push, direct vs ours${nginx ? ' vs nginx' : ''}, ${P.rounds} alternating rounds`);
-  const liveTargets = [
-    { key: 'direct', label: 'direct to upstream', base: upstreamUrl },
-    { key: 'ours', label: 'session-timeout-proxy', base: ours.ready.url },
-    ...(nginx ? [{ key: 'nginx', label: 'nginx (1 worker)', base: nginx.url }] : []),
-  ];
-  results.wsLive = await measureWsThroughput({ targets: liveTargets, loadgen, cookie: cookies[0], rounds: P.rounds, clients: WS_CLIENTS, echoMessages: P.wsMessages, window: WS_WINDOW, liveMs: quick ? 1000 : 3000 });
+  }
+  if (runs('4a')) {
+    section(`4a. WebSocket live data: echo and 1 KiB server push, direct vs ours (inspected, and not inspected)${nginx ? ' vs nginx' : ''}, ${P.rounds} alternating rounds, ${WS_CLIENTS} clients over ${wsLoadgenCount()} load-generator processes`);
+    const uninspected = await child('contender.js', { args: ['ours'], env: { ...proxyEnv, BENCH_NOTIFY_PATHS: UNINSPECTED_NOTIFY_PATHS }, name: 'our proxy (not inspected)' });
+    const wsLoadgens = [loadgen];
+    while (wsLoadgens.length < wsLoadgenCount()) wsLoadgens.push(await child('loadgen.js', { name: `load generator ${wsLoadgens.length + 1}` }));
+    const cpuOf = (c) => () => c.call({ cmd: 'cpu' }).then(cpuSec);
+    const liveTargets = [
+      { key: 'direct', label: 'direct to upstream', base: upstreamUrl, cpu: cpuOf(upstream) },
+      { key: 'ours', label: 'ours, inspected (notification socket)', base: ours.ready.url, cpu: cpuOf(ours) },
+      { key: 'oursUninspected', label: 'ours, not inspected', base: uninspected.ready.url, cpu: cpuOf(uninspected) },
+      ...(nginx ? [{ key: 'nginx', label: 'nginx (1 worker)', base: nginx.url, cpu: () => nginx.cpuSeconds() }] : []),
+    ];
+    await meter.start();
+    results.wsLive = await measureWsThroughput({ targets: liveTargets, loadgens: wsLoadgens, cookie: cookies[0], rounds: P.rounds, clients: WS_CLIENTS, echoMessages: P.wsLiveMessages, window: WS_WINDOW, liveMs: quick ? 1000 : 3000, log: (l) => log(`  ${l}`) });
+    await meter.stop('4a');
+    for (const c of [uninspected, ...wsLoadgens.slice(1)]) {
+      await c.stop();
+      children.splice(children.indexOf(c), 1);
+  }
   for (const line of wsThroughputLines(results.wsLive)) log(`  ${line}`);
 
-  section(`4b. A client that never reads, upstream pushing 64 KiB frames for ${P.pushMs / 1000} s (a fresh proxy process, so RSS starts from a clean baseline)`);
-  const fresh = await child('contender.js', { args: ['ours'], env: proxyEnv, execArgv: ['--expose-gc'], name: 'our proxy (fresh)' });
-  // one short request first so the proxy has served traffic (lazy code paths loaded)
-  await (await fetch(fresh.ready.url + SMALL_PATH, { headers: { cookie: cookies[1] } })).arrayBuffer();
-  await sleep(300);
-  await meter.start();
-  const memBefore = await fresh.call({ cmd: 'mem', gc: true });
-  await loadgen.call({ cmd: 'wsPause', url: fresh.ready.url.replace('http', 'ws') + `/ws/push?ms=${P.pushMs}`, cookie: cookies[1] }, 10_000);
-  const peak = { rss: memBefore.rss, arrayBuffers: memBefore.arrayBuffers, heapUsed: memBefore.heapUsed };
-  const pushStarted = Date.now();
-  const sampleUntil = pushStarted + P.pushMs + 500;
-  const series = []; // [seconds since the push began, RSS MiB]
-  while (Date.now() < sampleUntil) {
-    await sleep(200);
-    const m = await fresh.call({ cmd: 'mem' });
-    for (const k of Object.keys(peak)) peak[k] = Math.max(peak[k], m[k]);
-    series.push([(Date.now() - pushStarted) / 1000, m.rss / MiB]);
+  }
+  if (runs('4b')) {
+    section(`4b. A client that never reads, upstream pushing 64 KiB frames for ${P.pushMs / 1000} s (a fresh proxy process, so RSS starts from a clean baseline)`);
+    const fresh = await child('contender.js', { args: ['ours'], env: proxyEnv, execArgv: ['--expose-gc'], name: 'our proxy (fresh)' });
+    // one short request first so the proxy has served traffic (lazy code paths loaded)
+    await (await fetch(fresh.ready.url + SMALL_PATH, { headers: { cookie: cookies[1] } })).arrayBuffer();
+    await sleep(300);
+    await meter.start();
+    const memBefore = await fresh.call({ cmd: 'mem', gc: true });
+    await loadgen.call({ cmd: 'wsPause', url: fresh.ready.url.replace('http', 'ws') + `/ws/push?ms=${P.pushMs}`, cookie: cookies[1] }, 10_000);
+    const peak = { rss: memBefore.rss, arrayBuffers: memBefore.arrayBuffers, heapUsed: memBefore.heapUsed };
+    const pushStarted = Date.now();
+    const sampleUntil = pushStarted + P.pushMs + 500;
+    const series = []; // [seconds since the push began, RSS MiB]
+    while (Date.now() < sampleUntil) {
+      await sleep(200);
+      const m = await fresh.call({ cmd: 'mem' });
+      for (const k of Object.keys(peak)) peak[k] = Math.max(peak[k], m[k]);
+      series.push([(Date.now() - pushStarted) / 1000, m.rss / MiB]);
   }
   // RSS about once a second: a plateau shows the relay's queue is bounded
   const perSecond = [];
@@ -365,7 +396,8 @@ async function main() {
   log(`  RSS growth over time (MiB): ${p.rssGrowthBySecond.join(', ')}`);
   log(`  the upstream sent ${fmt(p.upstreamSentMiB, 1)} MiB in ${P.pushMs / 1000} s before back-pressure stopped it (the rest sits in socket buffers and the proxy's bounded queue); the client had read ${fmt(p.clientReadMiB, 1)} MiB before pausing`);
 
-  if (redisInstalled()) {
+  }
+  if (!runs('6')) { /* skipped (BENCH_ONLY) */ } else if (redisInstalled()) {
     section(`6. Several replicas on Redis — store=redis vs store=memory req/s (${P.rounds} alternating rounds), and 100 000 users / 10 000 simultaneous expiries over three replicas`);
     results.replicas = await runReplicaSection({ log, child, loadgen, ours, proxyEnv, cookies, path: SMALL_PATH, P, quick });
   } else {
@@ -375,15 +407,24 @@ async function main() {
   await cleanup();
 
   // ---- 4c. notification-socket inspection (in this process, after the children are gone) --------------
-  section('4c. Inspecting a notification socket: relay cost per frame (byte relay, stand-in sockets)');
-  results.inspection = await measureInspection(quick ? { frames: 20_000, reps: 3 } : {});
-  for (const line of inspectionLines(results.inspection, fmt)) log(`  ${line}`);
+  if (runs('4c')) {
+    section('4c. Inspecting a notification socket: relay cost per frame (byte relay, stand-in sockets)');
+    results.inspection = await measureInspection(quick ? { frames: 20_000, reps: 3 } : {});
+    for (const line of inspectionLines(results.inspection, fmt)) log(`  ${line}`);
 
-  section('5. Logout: deadline -> verified release, per server personality (simulator + proxy in this process, real clock)');
-  results.logoutRelease = await runLogoutRelease({ log, rounds: quick ? 1 : 5 });
+  }
+  if (runs('5')) {
+    section('5. Logout: deadline -> verified release, per server personality (simulator + proxy in this process, real clock)');
+    results.logoutRelease = await runLogoutRelease({ log, rounds: quick ? 1 : 5 });
+  }
   results.elapsedS = (Date.now() - benchStarted) / 1000;
 
   // ---- summary -----------------------------------------------------------------------------------------
+  if (only) {
+    log('');
+    log(`(BENCH_ONLY=${[...only].join(',')}: summary and bench/results.md skipped; ${fmt(results.elapsedS)} s)`);
+    return;
+  }
   const md = summary(results);
   section('Summary');
   log(md);

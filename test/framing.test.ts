@@ -162,3 +162,21 @@ t.test('HTTP transports are recognised by their URL shape', async (t) => {
   t.equal(httpTransportOf('/panopticon/server/rest/dashboards'), undefined);
   t.equal(httpTransportOf('/a/b/c/websocket'), undefined, 'the WebSocket transport is not an HTTP request');
 });
+
+t.test('tracker: client messages are read until a socket is known to be plain JSON, and all along on STOMP', async (t) => {
+  const json = tracker('/ws');
+  t.ok(json.watchesClient, 'undecided: the first client message decides');
+  json.clientMessage(text('{"hello":1}'), false);
+  t.equal(json.framing, 'json');
+  t.notOk(json.watchesClient, 'plain JSON: client messages pass unread from now on');
+  const stomp = tracker('/ws');
+  stomp.clientMessage(text('CONNECT\naccept-version:1.2\n\n\0'), false);
+  t.ok(stomp.watchesClient, 'STOMP: SUBSCRIBE and ACK frames still matter');
+  t.ok(tracker('/ws', 'v12.stomp').watchesClient, 'STOMP by sub-protocol');
+  t.notOk(tracker('/ws', '', 'json').watchesClient, 'PROXY_NOTIFY_FRAMING=json: nothing to read from the client');
+  const sj = tracker('/x/sockjs/1/abc/websocket');
+  sj.serverMessage(text('o'), false);
+  t.ok(sj.watchesClient, 'SockJS: the inner framing is still undecided');
+  sj.clientMessage(text('["{\\"x\\":1}"]'), false);
+  t.notOk(sj.watchesClient, 'SockJS + JSON decided');
+});

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
+import http from 'node:http';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -510,4 +511,27 @@ t.test("an https upstream's certificate is checked: a self-signed one is refused
   const res = await send(`${untrusting.url}/dashboards`);
   t.equal(res.status, 502, `${FORWARDER}: not forwarded to an upstream whose certificate is not trusted`);
   t.equal((JSON.parse(res.body.toString()) as { error: string }).error, 'upstream_error');
+});
+
+t.test('more requests in flight than reply-from\'s 128-connection pool: the next one does not wait behind them', async (t) => {
+  const HELD = 140;
+  const held: http.ServerResponse[] = [];
+  const local = http.createServer((req, res) => {
+    if (req.url === '/hold') held.push(res);
+    else res.end('quick');
+  });
+  local.listen(0, '127.0.0.1');
+  await once(local, 'listening');
+  t.teardown(() => { local.closeAllConnections(); local.close(); });
+  const holding = await startProxy(`http://127.0.0.1:${(local.address() as AddressInfo).port}`);
+  t.teardown(() => holding.close());
+
+  const slow = Array.from({ length: HELD }, () => send(`${holding.url}/hold`));
+  await waitFor(() => held.length === HELD, 20_000, `${HELD} requests held at the upstream`);
+  const quick = await send(`${holding.url}/quick`);
+  t.equal(quick.body.toString(), 'quick', `${FORWARDER}: answered while ${HELD} others are held upstream`);
+  t.equal(held.length, HELD, 'and all of those are still held');
+  for (const res of held) res.end('late');
+  const answers = await Promise.all(slow);
+  t.ok(answers.every((a) => a.status === 200 && a.body.toString() === 'late'), 'the held ones are answered in the end');
 });

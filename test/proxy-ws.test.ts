@@ -3,10 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import t from 'tap';
 import WebSocket from 'ws';
-import type { RegisteredSocket } from '../src/notifications/registry.js';
+import { Notifier } from '../src/notifications/notifier.js';
+import { SocketRegistry, type RegisteredSocket } from '../src/notifications/registry.js';
 import type { ProxyHooks } from '../src/proxy/hooks.js';
 import { startUpstream, type TestUpstream, type WsCloseSeen } from './helpers/upstream.js';
 import { send, startProxy, waitFor, type ProxyUnderTest } from './helpers/proxy-under-test.js';
+import { frame, OPCODE, rawUpgrade } from './helpers/raw-ws.js';
 
 interface Received { text: string; isBinary: boolean }
 
@@ -487,4 +489,47 @@ t.test('back-pressure the other way: an upstream that does not read pauses the c
   await waitFor(() => upstreamBytes === messages * messageBytes, 20000, 'every byte upstream');
   t.notOk(rec!.socket.isPaused, 'reading again');
   ws.close();
+});
+
+/** the frames of server-to-client bytes (unmasked): opcode, FIN, payload; stops at an incomplete frame */
+function serverFrames(bytes: Buffer): { opcode: number; fin: boolean; payload: string }[] {
+  const out: { opcode: number; fin: boolean; payload: string }[] = [];
+  let at = 0;
+  while (at + 2 <= bytes.length) {
+    let length = bytes[at + 1]! & 0x7f;
+    let offset = at + 2;
+    if (length === 126) {
+      length = bytes.readUInt16BE(offset);
+      offset += 2;
+    }
+    if (offset + length > bytes.length) break;
+    out.push({ opcode: bytes[at]! & 0x0f, fin: (bytes[at]! & 0x80) !== 0, payload: bytes.subarray(offset, offset + length).toString() });
+    at = offset + length;
+  }
+  return out;
+}
+
+t.test('an inspected socket: many small frames in one TCP write (held, fragmented, control) pass whole and in order', async (t) => {
+  // every socket is a notification socket (inspected); /ws/echo speaks plain JSON
+  const proxy = await startProxy(upstream.url, { inspection: new Notifier({ registry: new SocketRegistry(), notifyPaths: [] }) });
+  t.teardown(() => proxy.close());
+  const raw = await rawUpgrade(proxy.port, '/ws/echo');
+  t.teardown(() => raw.socket.destroy());
+  const texts = Array.from({ length: 30 }, (_, i) => `{"seq":${i}}`);
+  raw.socket.write(Buffer.concat([
+    frame(OPCODE.text, Buffer.from('{"first":true}')), // held and read: it decides the framing (plain JSON) ...
+    // ... and what follows in the same chunk passes unread
+    ...texts.slice(0, 15).map((s) => frame(OPCODE.text, Buffer.from(s))),
+    frame(OPCODE.text, Buffer.from('{"frag":'), { fin: false }),
+    frame(OPCODE.ping, Buffer.from('p')), // a control frame inside a fragmented message
+    frame(OPCODE.continuation, Buffer.from('"ment"}')),
+    ...texts.slice(15).map((s) => frame(OPCODE.text, Buffer.from(s))),
+    frame(OPCODE.binary, Buffer.from('bin')),
+  ]));
+  const expected = ['{"first":true}', ...texts.slice(0, 15), '{"frag":"ment"}', ...texts.slice(15), 'bin'];
+  const data = () => serverFrames(raw.received()).filter((f) => f.opcode !== OPCODE.pong);
+  await waitFor(() => data().length === expected.length, 2000, 'every echo');
+  t.same(data().map((f) => f.payload), expected, 'echoed whole and in order (the upstream reassembled the fragmented message)');
+  t.same(data().map((f) => f.opcode), [...expected.slice(0, -1).map(() => OPCODE.text), OPCODE.binary]);
+  t.ok(serverFrames(raw.received()).some((f) => f.opcode === OPCODE.pong && f.payload === 'p'), 'the upstream answered the ping in the middle of the message');
 });

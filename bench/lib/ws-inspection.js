@@ -28,6 +28,8 @@ class StandIn extends EventEmitter {
   writableLength = 0;
   write(_data, cb) { if (cb) cb(); return true; }
   setNoDelay() {}
+  cork() {}
+  uncork() {}
   pause() {}
   resume() {}
   end() {}

@@ -177,7 +177,9 @@ export function createDirectForwarding(opts: DirectForwardingOptions): DirectFor
     // a body may legitimately pause for long (streams, long polls); the client's own
     // disconnect tears the upstream request down
     bodyTimeout: 0,
-    connections: 128,
+    // no cap: a capped pool would queue every request behind the long polls and streams that
+    // hold its connections (one per browser tab); the upstream sees what the clients send
+    connections: null,
     pipelining: 1,
   });
 

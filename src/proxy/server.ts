@@ -80,6 +80,8 @@ async function proxyPlugin(app: FastifyInstance, opts: ProxyPluginOptions): Prom
       // a body may legitimately pause for long (streams, long polls); the client's own
       // disconnect tears the upstream request down
       bodyTimeout: 0,
+      // reply-from caps the pool at 128 connections; requests beyond would wait behind long polls
+      connections: null,
       // @fastify/reply-from turns certificate checks off (its `tls.rejectUnauthorized` default);
       // undici applies `connect` after `tls`, so this puts the check back: an https upstream's
       // certificate is checked on every path, like the proxy's own logout and "who am I" calls

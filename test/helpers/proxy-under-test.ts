@@ -8,7 +8,7 @@ import { loadDeploymentConfig, type DeploymentConfig } from '../../src/config/de
 import { createLogger } from '../../src/log.js';
 import { SocketRegistry } from '../../src/notifications/registry.js';
 import type { ProxyHooks } from '../../src/proxy/hooks.js';
-import { buildProxyServer } from '../../src/proxy/server.js';
+import { buildProxyServer, type ProxyServerOptions } from '../../src/proxy/server.js';
 
 export interface ProxyUnderTest {
   readonly url: string;
@@ -30,6 +30,8 @@ export interface StartOptions {
   hooks?: ProxyHooks;
   /** add routes before listening (as the caller of buildProxyServer does) */
   addRoutes?: (app: FastifyInstance) => void;
+  /** which sockets are inspected (notification sockets); none = no inspection */
+  inspection?: ProxyServerOptions['inspection'];
 }
 
 export async function startProxy(upstreamUrl: string, opts: StartOptions = {}): Promise<ProxyUnderTest> {
@@ -37,7 +39,7 @@ export async function startProxy(upstreamUrl: string, opts: StartOptions = {}): 
   const lines: string[] = [];
   const logger = createLogger({ level: config.logLevel, destination: { write: (s: string) => { lines.push(s); } } });
   const registry = new SocketRegistry();
-  const app = await buildProxyServer({ config, logger, registry, ...(opts.hooks ? { hooks: opts.hooks } : {}) });
+  const app = await buildProxyServer({ config, logger, registry, ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(opts.inspection ? { inspection: opts.inspection } : {}) });
   opts.addRoutes?.(app);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as AddressInfo).port;

@@ -19,6 +19,8 @@ export const FRAMING_SETTINGS: readonly FramingSetting[] = ['auto', 'json', 'sto
 export interface RelayInspector {
   /** client messages larger than this are never read (control frames are small) */
   readonly clientLimitBytes: number;
+  /** false once no client message needs to be read any more (a socket decided to be plain JSON): they pass unread */
+  readonly watchesClient: boolean;
   /** true while server messages are still needed (open frame, CONNECTED) */
   readonly watchesServer: boolean;
   /** A whole client→server message; returns what to forward (itself, rewritten, or undefined to drop it). */

@@ -63,6 +63,11 @@ export class FramingTracker implements RelayInspector, NotificationTarget {
     this.#updateWatch();
   }
 
+  /** client messages matter until the inner framing is known, and on STOMP sockets (SUBSCRIBE, ACK) */
+  get watchesClient(): boolean {
+    return !this.#innerDecided || this.#stomp !== undefined;
+  }
+
   get framing(): FramingName | 'pending' {
     if (this.#sockjs === undefined) return 'pending';
     const inner = this.#stomp === undefined ? 'json' : 'stomp';

@@ -11,8 +11,10 @@
  *   - close frames: forwarded; nothing that follows one is forwarded. A side that goes away
  *     without one gets its partner a close (1001 toward the upstream, 1011 toward the client).
  * On a socket under inspection (a notification socket) the client's small, whole text frames are
- * held until complete, unmasked and shown to the inspector (which may cut an ACK out), and the
- * server's first whole messages are shown while it watches. Nothing else is unmasked or decoded.
+ * held until complete, unmasked and shown to the inspector (which may cut an ACK out) while it
+ * watches the client (not at all on a socket decided to be plain JSON), and the server's first
+ * whole messages are shown while it watches. Nothing else is unmasked or decoded. What one read
+ * yields is written to the partner corked (one writev, however many frames were held or injected).
  * Back-pressure: a side whose partner has more than maxBufferedBytes queued is paused until the
  * partner drained. Keep-alive: heartbeat() pings both sides (between frames); a side not heard
  * from since the previous heartbeat is dropped.
@@ -131,7 +133,19 @@ class Direction {
       buf = Buffer.concat([this.#partial, chunk]);
       this.#partial = undefined;
     }
-    this.#scan(buf);
+    // where one chunk may yield several writes (held client frames, frames queued behind a
+    // message) they leave corked, in one writev; otherwise it is one write per chunk anyway
+    const target = this.target;
+    const cork = this.#queue.length > 0 || (this.fromClient && this.pair.inspector?.watchesClient === true);
+    if (!cork) this.#scan(buf);
+    else {
+      target.cork();
+      try {
+        this.#scan(buf);
+      } finally {
+        target.uncork();
+      }
+    }
     this.pair.backPressure(this);
   };
 
@@ -174,7 +188,7 @@ class Direction {
           if (h.opcode !== OP_PING) this.heard = true;
           else if (this.pair.pingsUnread(this, h.headerBytes + h.payloadBytes)) return;
           const wholeText = h.fin && h.opcode === OP_TEXT && !h.rsv1;
-          if (this.fromClient && inspector !== undefined && wholeText && h.payloadBytes <= inspector.clientLimitBytes) {
+          if (this.fromClient && inspector?.watchesClient === true && wholeText && h.payloadBytes <= inspector.clientLimitBytes) {
             this.#write(buf.subarray(from, pos));
             this.#held = [buf.subarray(pos, pos + h.headerBytes)];
           } else if (!this.fromClient && inspector?.watchesServer === true && h.fin && !h.rsv1 && (h.opcode === OP_TEXT || h.opcode === OP_BINARY) && h.payloadBytes <= WATCH_LIMIT_BYTES) {
@@ -213,18 +227,18 @@ class Direction {
           inspector?.serverMessage(Buffer.concat(this.#watched), h.opcode === OP_BINARY);
           this.#watched = undefined;
         }
-        this.#flushQueueAfterFrame(buf, from, pos, (next) => { from = next; });
+        from = this.#flushQueueAfterFrame(buf, from, pos);
       }
     }
     if (this.#held === undefined && this.#closing === undefined && from < pos) this.#write(buf.subarray(from, pos));
   }
 
-  /** after a frame: writes what was scanned so far and the queued frames that may go now */
-  #flushQueueAfterFrame(buf: Buffer, from: number, pos: number, setFrom: (n: number) => void): void {
-    if (this.#queue.length === 0 || !this.#atBoundary(this.#queue[0]!.control)) return;
+  /** after a frame: writes what was scanned so far and the queued frames that may go now; returns where unwritten bytes start */
+  #flushQueueAfterFrame(buf: Buffer, from: number, pos: number): number {
+    if (this.#queue.length === 0 || !this.#atBoundary(this.#queue[0]!.control)) return from;
     this.#write(buf.subarray(from, pos));
-    setFrom(pos);
     this.#flushQueue();
+    return pos;
   }
 
   #releaseHeld(h: FrameHeader): void {
