@@ -10,6 +10,7 @@
  *
  * BENCH_QUICK=1 shortens every phase (for checking the harness, not for figures).
  * BENCH_NO_NGINX=1 behaves as if nginx were not installed.
+ * BENCH_ROUNDS=N sets the number of alternating rounds of every section (default 3; 6 for section 1).
  * BENCH_ONLY=4,4a runs only the listed sections (ids as printed: 1 1b 2 2b 3 4 4a 4b 4c 5 6) after
  * the common set-up (children, nginx, sanity check); the summary and bench/results.md are skipped.
  */
@@ -38,8 +39,9 @@ const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').
 const runs = (id) => only === undefined || only.has(id);
 
 const P = quick
-  ? { rounds: 1, connections: 50, warmS: 1, measureS: 2, bigConnections: 10, bigWarmS: 1, bigMeasureS: 2, wsMessages: 500, wsLiveMessages: 1000, pushMs: 2000, timerUsers: 200 }
-  : { rounds: 3, connections: 50, warmS: 3, measureS: 8, bigConnections: 10, bigWarmS: 2, bigMeasureS: 5, wsMessages: 5000, wsLiveMessages: 20_000, pushMs: 5000, timerUsers: 500 };
+  ? { rounds: 1, httpRounds: 1, connections: 50, warmS: 1, measureS: 2, bigConnections: 10, bigWarmS: 1, bigMeasureS: 2, wsMessages: 500, wsLiveMessages: 1000, pushMs: 2000, timerUsers: 200 }
+  : { rounds: 3, httpRounds: 6, connections: 50, warmS: 2, measureS: 5, bigConnections: 10, bigWarmS: 2, bigMeasureS: 5, wsMessages: 5000, wsLiveMessages: 20_000, pushMs: 5000, timerUsers: 500 };
+if (process.env.BENCH_ROUNDS) P.rounds = P.httpRounds = Math.max(1, Number(process.env.BENCH_ROUNDS));
 const WS_CLIENTS = 10;
 const WS_WINDOW = 32;
 const TOKEN_USERS = 50;
@@ -175,11 +177,13 @@ async function main() {
     ...(nginx ? [{ key: 'nginx', label: `(d) nginx ${/nginx\/([\d.]+)/.exec(nginxNote)?.[1] ?? ''} (1 worker)`.replace('  ', ' '), url: nginx.url, cpu: () => nginx.cpuSeconds() }] : []),
   ];
   if (runs('1')) {
-    section(`1. HTTP proxy overhead — ${tool}, ${P.connections} connections, ${P.warmS} s warm-up + ${P.measureS} s measured, ${P.rounds} alternating rounds, 1 KiB JSON`);
+    section(`1. HTTP proxy overhead — ${tool}, ${P.connections} connections, ${P.warmS} s warm-up + ${P.measureS} s measured, ${P.httpRounds} alternating rounds (order reversed every other round), 1 KiB JSON`);
     const small = Object.fromEntries(contenders.map((c) => [c.key, []]));
     await meter.start();
-    for (let round = 0; round < P.rounds; round++) {
-      for (const c of contenders) {
+    for (let round = 0; round < P.httpRounds; round++) {
+      // the machine's speed drifts (a shared VM): reversing the order every other round keeps
+      // one contender from always running right after another
+      for (const c of round % 2 === 0 ? contenders : [...contenders].reverse()) {
         await loadgen.call({ cmd: 'http', url: c.url + SMALL_PATH, connections: P.connections, durationS: P.warmS, cookies }, (P.warmS + 30) * 1000);
         const cpu0 = await c.cpu();
         const r = await loadgen.call({ cmd: 'http', url: c.url + SMALL_PATH, connections: P.connections, durationS: P.measureS, cookies }, (P.measureS + 30) * 1000);
@@ -213,6 +217,11 @@ async function main() {
   log(`  ratios: ours / bare http-proxy = ${ratio(smallMed.ours.rps, smallMed.bare.rps)} req/s (${ratio(smallMed.ours.cpuUsPerReq, smallMed.bare.cpuUsPerReq)} CPU per request)` +
     (nginx ? `, nginx / ours = ${ratio(smallMed.nginx.rps, smallMed.ours.rps)} req/s` : '') +
     `, ours / direct = ${ratio(smallMed.ours.rps, smallMed.direct.rps)} req/s`);
+  // paired per round: ours and bare ran back to back, so their ratio cancels most of the drift
+  const pairedRps = median(small.ours.map((r, i) => r.rps / small.bare[i].rps));
+  const pairedP99Gap = median(small.ours.map((r, i) => r.p99Ms - small.bare[i].p99Ms));
+  results.smallPaired = { rps: pairedRps, p99GapMs: pairedP99Gap };
+  log(`  paired per round (ours and bare back to back): median ours / bare = ${fmt(pairedRps, 2)}× req/s, median p99 gap ${pairedP99Gap >= 0 ? '+' : ''}${fmt(pairedP99Gap, 2)} ms`);
   const p99Gap = smallMed.ours.p99Ms - smallMed.bare.p99Ms;
   const rpsRange = (k) => `${fmt(Math.min(...small[k].map((r) => r.rps)))}–${fmt(Math.max(...small[k].map((r) => r.rps)))}`;
   log(`  goal ≥ 1.0× bare req/s and p99 ≤ bare p99 + 1 ms: ${ratio(smallMed.ours.rps, smallMed.bare.rps)}, p99 ${p99Gap >= 0 ? '+' : ''}${fmt(p99Gap, 2)} ms (ranges over rounds: ours ${rpsRange('ours')}, bare ${rpsRange('bare')} req/s)`);
@@ -530,7 +539,7 @@ function summary(r) {
     s[k].label, fmt(s[k].rps), ms(s[k].p50Ms), ms(s[k].p99Ms), fmt(s[k].cpuUsPerReq, 1),
   ])));
   lines.push('');
-  const ratios = [`ours / bare @fastify/http-proxy: **${ratio(s.ours.rps, s.bare.rps)}** req/s, ${ratio(s.ours.cpuUsPerReq, s.bare.cpuUsPerReq)} CPU per request`];
+  const ratios = [`ours / bare @fastify/http-proxy: **${ratio(s.ours.rps, s.bare.rps)}** req/s (paired per round: ${fmt(r.smallPaired.rps, 2)}×, p99 gap ${r.smallPaired.p99GapMs >= 0 ? '+' : ''}${fmt(r.smallPaired.p99GapMs, 2)} ms), ${ratio(s.ours.cpuUsPerReq, s.bare.cpuUsPerReq)} CPU per request`];
   if (s.nginx) ratios.push(`nginx / ours: **${ratio(s.nginx.rps, s.ours.rps)}** req/s`);
   else ratios.push(r.nginxNote);
   ratios.push(`ours / direct: ${ratio(s.ours.rps, s.direct.rps)} req/s`);
