@@ -1,6 +1,6 @@
 import t from 'tap';
 import { CredentialSet, storedCredential } from '../src/sessions/credential-set.js';
-import { detached } from '../src/identity/cookies.js';
+import { detached } from '../src/detached-string.js';
 
 const cred = (fingerprint: string, lastSeenMs = 1) =>
   storedCredential({ fingerprint, kind: 'token-cookie', replay: { cookie: `ptoken=${fingerprint}` } }, lastSeenMs);

@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { BoundedCache } from './cache.js';
-import { detached, pickCookies } from './cookies.js';
+import { detached } from '../detached-string.js';
+import { pickCookies } from './cookies.js';
 import { bearerToken, decodeJwtClaims, claimsExpiryMs, isJwtLike, unquote, MAX_TOKEN_CHARS } from './jwt.js';
 import { trustedSourceChecker } from './trusted-sources.js';
 import type { Credential, CredentialKind, IdentityConfig } from './types.js';

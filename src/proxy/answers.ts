@@ -6,7 +6,7 @@
  * Fastify (`send*`, for requests Fastify routed) or straight onto Node's response (`write*`, for
  * requests the direct forwarder took), so both paths answer byte for byte alike.
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import type { Refusal } from './hooks.js';
 import { kReason, type TrackedRequest } from './request-state.js';
@@ -28,10 +28,14 @@ interface Answer {
 const NO_STORE_JSON: AnswerHeaders = Object.freeze({ 'content-type': JSON_TYPE, 'cache-control': 'no-store' }) as AnswerHeaders;
 const NO_STORE_JSON_CLOSE: AnswerHeaders = Object.freeze({ ...NO_STORE_JSON, connection: 'close' }) as AnswerHeaders;
 
+/** The request's headers announce a body (chunked, or a non-zero length). */
+export function announcesBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
 function hasUnreadBody(raw: TrackedRequest): boolean {
-  if (raw.complete) return false;
-  const length = raw.headers['content-length'];
-  return raw.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  return !raw.complete && announcesBody(raw);
 }
 
 function refusalAnswer(raw: TrackedRequest, refusal: Refusal): Answer {

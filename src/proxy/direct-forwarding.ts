@@ -22,7 +22,7 @@ import { Agent, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { DeploymentConfig } from '../config/deployment.js';
 import type { AccessLog } from './access-log.js';
-import { writeProxyFailure, writeRefusal, writeUpstreamFailure } from './answers.js';
+import { announcesBody, writeProxyFailure, writeRefusal, writeUpstreamFailure } from './answers.js';
 import { createHeaderRules, upstreamHeaderList, type HeaderRules } from './forward-headers.js';
 import type { OutgoingHeaders } from './forwarded.js';
 import { decideHttpRequest, type DecisionOutcome } from './http-decision.js';
@@ -53,11 +53,6 @@ const INVALID_HEADER_CHARS = /[^\t\x20-\x7E\x80-\xFF]/g;
 
 const kExchange = Symbol('stp.exchange');
 type TrackedResponse = ServerResponse & { [kExchange]?: Exchange };
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
 
 function sanitised(headers: OutgoingHeaders): OutgoingHeaders {
   for (const name in headers) {
@@ -185,7 +180,7 @@ export function createDirectForwarding(opts: DirectForwardingOptions): DirectFor
 
   function forward(req: TrackedRequest, res: TrackedResponse): void {
     const headers = upstreamHeaderList(req, upstreamHost, trustForwarded);
-    const bodySent = hasBody(req);
+    const bodySent = announcesBody(req);
     const exchange = new Exchange(req, res, shared, bodySent);
     res[kExchange] = exchange;
     res.on('close', onClientClose);
@@ -211,7 +206,7 @@ export function createDirectForwarding(opts: DirectForwardingOptions): DirectFor
       const path = query === -1 ? url : url.slice(0, query);
       if (!PLAIN_PATH.test(path) || path.includes('/.') || isOwnPath(path)) return false;
       const method = req.method;
-      if ((method === 'GET' || method === 'HEAD') && hasBody(req)) return false;
+      if ((method === 'GET' || method === 'HEAD') && announcesBody(req)) return false;
       accessLog.track(req, res);
       try {
         decideHttpRequest(req as TrackedRequest, path, res as TrackedResponse, onHttpRequest, outcome);

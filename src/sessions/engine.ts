@@ -20,7 +20,7 @@
 import type { TimeoutSettings } from '../properties/settings.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { MAX_TIMER_DELAY_MS } from './clock.js';
-import { detached } from '../identity/cookies.js';
+import { detached } from '../detached-string.js';
 import { storedCredential } from './credential-set.js';
 import { internPath } from './note-ring.js';
 import {

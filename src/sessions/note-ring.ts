@@ -10,7 +10,7 @@
  * objects again only when someone reads them (admin pages, saved state). A ring takes its slab
  * row at its first note and gives it back on release() (the store calls it when a user goes).
  */
-import { detached } from '../identity/cookies.js';
+import { detached } from '../detached-string.js';
 import { NO_PATH, PathTable } from './path-table.js';
 import { RECENT_NOTES_MAX, type RecentNotes, type RequestNote } from './store.js';
 

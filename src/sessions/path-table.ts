@@ -4,7 +4,7 @@
  * same pages share one string, and a path nobody's notes hold any more is forgotten (so the table
  * is bounded by the notes kept). Both operations are O(1).
  */
-import { detached } from '../identity/cookies.js';
+import { detached } from '../detached-string.js';
 
 /** the id of "no path" (an empty note slot) */
 export const NO_PATH = 0;
