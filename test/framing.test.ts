@@ -180,3 +180,18 @@ t.test('tracker: client messages are read until a socket is known to be plain JS
   sj.clientMessage(text('["{\\"x\\":1}"]'), false);
   t.notOk(sj.watchesClient, 'SockJS + JSON decided');
 });
+
+t.test('tracker: a client message is judged by its first bytes — a STOMP SEND passes unread, control frames do not', async (t) => {
+  const stomp = tracker('/ws', 'v12.stomp');
+  const head = (s: string) => text(s).subarray(0, stomp.clientPeekBytes);
+  t.ok(stomp.passesUnread(head('SEND\ndestination:/app/x\n\n' + 'x'.repeat(100) + '\0')), 'SEND: data');
+  for (const command of ['SUBSCRIBE', 'UNSUBSCRIBE', 'ACK', 'NACK', 'CONNECT']) t.notOk(stomp.passesUnread(head(`${command}\nid:1\n\n\0`)), `${command}: read`);
+  t.notOk(stomp.passesUnread(text('SEND')), 'too short to tell: read');
+  const sj = tracker('/x/sockjs/1/abc/websocket', '', 'sockjs-stomp');
+  t.ok(sj.passesUnread(head('["SEND\\ndestination:/app/x\\n\\nhi\\u0000"]')), 'SockJS: SEND inside ["…"]');
+  t.notOk(sj.passesUnread(head('["ACK\\nid:1\\n\\n\\u0000"]')), 'SockJS: ACK is read');
+  const undecided = tracker('/ws');
+  t.notOk(undecided.passesUnread(head('SEND\n\n\0')), 'undecided framing: the first message is read');
+  undecided.clientMessage(text('{"hello":1}'), false);
+  t.ok(undecided.passesUnread(head('{"x":1}')), 'decided plain JSON: nothing is read');
+});

@@ -3,6 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import t from 'tap';
 import WebSocket from 'ws';
+import { notificationDestinationRule } from '../src/notifications/framing/policy.js';
+import { FramingTracker } from '../src/notifications/framing/tracker.js';
+import { timeoutNotification } from '../src/notifications/messages.js';
 import { Notifier } from '../src/notifications/notifier.js';
 import { SocketRegistry, type RegisteredSocket } from '../src/notifications/registry.js';
 import type { ProxyHooks } from '../src/proxy/hooks.js';
@@ -532,4 +535,46 @@ t.test('an inspected socket: many small frames in one TCP write (held, fragmente
   t.same(data().map((f) => f.payload), expected, 'echoed whole and in order (the upstream reassembled the fragmented message)');
   t.same(data().map((f) => f.opcode), [...expected.slice(0, -1).map(() => OPCODE.text), OPCODE.binary]);
   t.ok(serverFrames(raw.received()).some((f) => f.opcode === OPCODE.pong && f.payload === 'p'), 'the upstream answered the ping in the middle of the message');
+});
+
+t.test('an inspected STOMP socket: SEND frames pass unread, SUBSCRIBE is followed, the ACK of an injected message is still cut', async (t) => {
+  const shown: string[] = [];
+  let tracker: FramingTracker | undefined;
+  const inspection = {
+    inspects: () => true,
+    trackerFor(path: string, protocol: string) {
+      const tr = new FramingTracker({ setting: 'stomp', path, protocol, isNotificationDestination: notificationDestinationRule([]), observer: { detected() {}, subscribed() {}, injected() {}, unwarnable() {} } });
+      const read = tr.clientMessage.bind(tr);
+      tr.clientMessage = (data, isBinary) => {
+        shown.push(data.toString());
+        return read(data, isBinary);
+      };
+      tracker = tr;
+      return tr;
+    },
+  };
+  const proxy = await startProxy(upstream.url, { inspection });
+  t.teardown(() => proxy.close());
+  const raw = await rawUpgrade(proxy.port, '/ws/echo');
+  t.teardown(() => raw.socket.destroy());
+  const echoed = () => serverFrames(raw.received()).map((f) => f.payload);
+  const connect = 'CONNECT\naccept-version:1.2\nhost:x\n\n\0';
+  const subscribe = 'SUBSCRIBE\nid:n\ndestination:/user/queue/notifications\nack:client-individual\n\n\0';
+  const bigSend = `SEND\ndestination:/app/data\ncontent-type:text/plain\n\n${'d'.repeat(3000)}\0`;
+  const smallSend = 'SEND\ndestination:/app/data\n\nsmall\0';
+  // one TCP write: control frames, a SEND of 3 KiB (under the 4 KiB inspection limit) and a small one
+  raw.socket.write(Buffer.concat([connect, subscribe, bigSend, smallSend].map((s) => frame(OPCODE.text, Buffer.from(s)))));
+  await waitFor(() => echoed().length === 4, 5000, 'four echoes');
+  t.same(echoed(), [connect, subscribe, bigSend, smallSend], 'every frame reached the upstream unchanged and in order');
+  t.same(shown, [connect, subscribe], 'only CONNECT and SUBSCRIBE were unmasked and shown to the inspector');
+  t.equal(tracker!.reachability().warnable, true, 'the notification subscription was followed');
+
+  const [message] = tracker!.encode(timeoutNotification(1));
+  const id = /\nmessage-id:([^\n]+)\n/.exec(message!)![1]!;
+  const ack = `ACK\nid:${id}\n\n\0`;
+  const after = 'SEND\ndestination:/app/data\n\nafter the ack\0';
+  raw.socket.write(Buffer.concat([ack, after].map((s) => frame(OPCODE.text, Buffer.from(s)))));
+  await waitFor(() => echoed().length === 5, 5000, 'the SEND after the ACK');
+  t.same(echoed().slice(4), [after], 'the ACK of the injected message never reached the upstream');
+  t.same(shown.slice(2), [ack], 'the ACK was shown to the inspector, the SEND was not');
 });

@@ -21,6 +21,13 @@ export interface RelayInspector {
   readonly clientLimitBytes: number;
   /** false once no client message needs to be read any more (a socket decided to be plain JSON): they pass unread */
   readonly watchesClient: boolean;
+  /** how many payload bytes `passesUnread` needs to see (fewer when the message is shorter) */
+  readonly clientPeekBytes: number;
+  /**
+   * True when a client text message opening with `head` (its first clientPeekBytes bytes,
+   * unmasked) would be forwarded unread anyway (a STOMP SEND): it may pass as bytes, unheld.
+   */
+  passesUnread(head: Buffer): boolean;
   /** true while server messages are still needed (open frame, CONNECTED) */
   readonly watchesServer: boolean;
   /** A whole client→server message; returns what to forward (itself, rewritten, or undefined to drop it). */

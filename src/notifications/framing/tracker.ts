@@ -37,6 +37,8 @@ export interface TrackerOptions {
 
 export class FramingTracker implements RelayInspector, NotificationTarget {
   readonly clientLimitBytes = CLIENT_CONTROL_LIMIT_BYTES;
+  /** `["SEND` (inside SockJS) and one byte more: enough for isDataMessage */
+  readonly clientPeekBytes = 7;
   watchesServer = false;
   readonly #opts: TrackerOptions;
   /** undefined while waiting for the server's first message on a SockJS-shaped path */
@@ -74,8 +76,13 @@ export class FramingTracker implements RelayInspector, NotificationTarget {
     return this.#sockjs ? `sockjs-${inner}` : inner;
   }
 
+  /** decided plain JSON, or a STOMP SEND: looked at by its first bytes only */
+  passesUnread(head: Buffer): boolean {
+    return this.#innerDecided && (this.#stomp === undefined || isDataMessage(head, this.#sockjs === true));
+  }
+
   clientMessage(data: Buffer, isBinary: boolean): Buffer | undefined {
-    if (isBinary || data.length > CLIENT_CONTROL_LIMIT_BYTES || (this.#innerDecided && (this.#stomp === undefined || isDataMessage(data, this.#sockjs === true)))) return data;
+    if (isBinary || data.length > CLIENT_CONTROL_LIMIT_BYTES || this.passesUnread(data)) return data;
     const text = data.toString();
     if (!this.#sockjs) {
       const kept = this.#follow(text);

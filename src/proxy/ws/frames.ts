@@ -69,6 +69,14 @@ export function payloadOf(frame: Buffer, header: FrameHeader): Buffer {
   return payload;
 }
 
+/** A copy of the first `bytes` payload bytes of a masked frame whose payload starts at `payloadAt` in `buf`, unmasked. */
+export function unmaskedHead(buf: Buffer, payloadAt: number, bytes: number): Buffer {
+  const out = Buffer.allocUnsafe(bytes);
+  const keyAt = payloadAt - 4;
+  for (let i = 0; i < bytes; i++) out[i] = buf[payloadAt + i]! ^ buf[keyAt + (i & 3)]!;
+  return out;
+}
+
 /** One FIN frame; masked (with a random key) when it goes to the upstream, as a client's must be. */
 export function encodeFrame(opcode: number, payload: Buffer, mask: boolean, maskKey?: Buffer): Buffer {
   const n = payload.length;

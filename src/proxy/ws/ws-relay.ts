@@ -12,7 +12,9 @@
  *     without one gets its partner a close (1001 toward the upstream, 1011 toward the client).
  * On a socket under inspection (a notification socket) the client's small, whole text frames are
  * held until complete, unmasked and shown to the inspector (which may cut an ACK out) while it
- * watches the client (not at all on a socket decided to be plain JSON), and the server's first
+ * watches the client (not at all on a socket decided to be plain JSON) — except those whose first
+ * few payload bytes (the only ones unmasked) show a message it does not read (a STOMP SEND):
+ * they pass as bytes. The server's first
  * whole messages are shown while it watches. Nothing else is unmasked or decoded. What one read
  * yields is written to the partner corked (one writev, however many frames were held or injected).
  * Back-pressure: a side whose partner has more than maxBufferedBytes queued is paused until the
@@ -22,7 +24,7 @@
 import type { Socket } from 'node:net';
 import type { RelayInspector } from '../../notifications/framing/inspector.js';
 import {
-  closeCodeOf, closePayload, encodeFrame, isControl, isKnownOpcode, payloadOf, readHeader, type FrameHeader,
+  closeCodeOf, closePayload, encodeFrame, isControl, isKnownOpcode, payloadOf, readHeader, unmaskedHead, type FrameHeader,
   OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_TEXT,
 } from './frames.js';
 
@@ -188,7 +190,7 @@ class Direction {
           if (h.opcode !== OP_PING) this.heard = true;
           else if (this.pair.pingsUnread(this, h.headerBytes + h.payloadBytes)) return;
           const wholeText = h.fin && h.opcode === OP_TEXT && !h.rsv1;
-          if (this.fromClient && inspector?.watchesClient === true && wholeText && h.payloadBytes <= inspector.clientLimitBytes) {
+          if (this.fromClient && inspector?.watchesClient === true && wholeText && h.payloadBytes <= inspector.clientLimitBytes && !passesUnread(inspector, buf, pos, h)) {
             this.#write(buf.subarray(from, pos));
             this.#held = [buf.subarray(pos, pos + h.headerBytes)];
           } else if (!this.fromClient && inspector?.watchesServer === true && h.fin && !h.rsv1 && (h.opcode === OP_TEXT || h.opcode === OP_BINARY) && h.payloadBytes <= WATCH_LIMIT_BYTES) {
@@ -265,6 +267,17 @@ class Direction {
     this.#inMessage = !h.fin;
     return undefined;
   }
+}
+
+/**
+ * True when the client frame at `pos` need not be held for the inspector: its first payload
+ * bytes (in this chunk) show a message the inspector forwards unread (a STOMP SEND). When they
+ * are not all here yet the frame is held as usual.
+ */
+function passesUnread(inspector: RelayInspector, buf: Buffer, pos: number, h: FrameHeader): boolean {
+  const payloadAt = pos + h.headerBytes;
+  const peek = Math.min(h.payloadBytes, inspector.clientPeekBytes);
+  return buf.length - payloadAt >= peek && inspector.passesUnread(unmaskedHead(buf, payloadAt, peek));
 }
 
 /** the close status for a close frame that breaks RFC 6455 (bad code, 1-byte payload, reason not UTF-8) */
