@@ -159,10 +159,8 @@ class Direction {
       if (this.#remaining > 0) {
         if (this.#header?.opcode !== OP_PING) this.heard = true;
         const take = Math.min(this.#remaining, buf.length - pos);
-        const part = buf.subarray(pos, pos + take);
-        if (this.#held !== undefined) this.#held.push(part);
-        if (this.#watched !== undefined) this.#watched.push(Buffer.from(part));
-        if (this.#closing !== undefined) this.#closing.push(part);
+        // a payload that only passes through is not sliced
+        if (this.#held !== undefined || this.#watched !== undefined || this.#closing !== undefined) this.#keep(buf.subarray(pos, pos + take));
         pos += take;
         this.#remaining -= take;
         if (this.#remaining > 0) break;
@@ -232,7 +230,14 @@ class Direction {
         from = this.#flushQueueAfterFrame(buf, from, pos);
       }
     }
-    if (this.#held === undefined && this.#closing === undefined && from < pos) this.#write(buf.subarray(from, pos));
+    if (this.#held === undefined && this.#closing === undefined && from < pos) this.#write(from === 0 && pos === buf.length ? buf : buf.subarray(from, pos));
+  }
+
+  /** a part of a payload the proxy holds, watches or collects (a close) */
+  #keep(part: Buffer): void {
+    if (this.#held !== undefined) this.#held.push(part);
+    if (this.#watched !== undefined) this.#watched.push(Buffer.from(part));
+    if (this.#closing !== undefined) this.#closing.push(part);
   }
 
   /** after a frame: writes what was scanned so far and the queued frames that may go now; returns where unwritten bytes start */
