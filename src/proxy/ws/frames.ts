@@ -13,15 +13,16 @@ export const OP_CLOSE = 0x8;
 export const OP_PING = 0x9;
 export const OP_PONG = 0xa;
 
-export interface FrameHeader {
-  readonly fin: boolean;
-  readonly rsv1: boolean;
+/** One frame's header; a reader keeps one and reads header after header into it (no object per frame). */
+export class FrameHeader {
+  fin = false;
+  rsv1 = false;
   /** RSV2 or RSV3 set (never valid here) */
-  readonly rsvOther: boolean;
-  readonly opcode: number;
-  readonly masked: boolean;
-  readonly headerBytes: number;
-  readonly payloadBytes: number;
+  rsvOther = false;
+  opcode = 0;
+  masked = false;
+  headerBytes = 0;
+  payloadBytes = 0;
 }
 
 /** true for the opcodes RFC 6455 defines */
@@ -34,29 +35,38 @@ export function isControl(opcode: number): boolean {
 }
 
 /**
- * The header of the frame starting at `at` in `buf`, or undefined when `buf` ends inside the
- * header. A 64-bit length beyond 2^53 - 1 reads as Infinity (always over any limit).
+ * Reads the header of the frame starting at `at` in `buf` into `out`; false (and `out` left
+ * as it was) when `buf` ends inside the header. A 64-bit length beyond 2^53 - 1 reads as
+ * Infinity (always over any limit).
  */
-export function readHeader(buf: Buffer, at: number): FrameHeader | undefined {
-  if (buf.length - at < 2) return undefined;
+export function readHeader(buf: Buffer, at: number, out: FrameHeader): boolean {
+  const available = buf.length - at;
+  if (available < 2) return false;
   const b0 = buf[at]!;
   const b1 = buf[at + 1]!;
   const masked = (b1 & 0x80) !== 0;
   let length = b1 & 0x7f;
   let headerBytes = 2;
   if (length === 126) {
-    if (buf.length - at < 4) return undefined;
+    if (available < 4) return false;
     length = buf.readUInt16BE(at + 2);
     headerBytes = 4;
   } else if (length === 127) {
-    if (buf.length - at < 10) return undefined;
+    if (available < 10) return false;
     const high = buf.readUInt32BE(at + 2);
     length = high > 0x1fffff ? Infinity : high * 2 ** 32 + buf.readUInt32BE(at + 6);
     headerBytes = 10;
   }
   if (masked) headerBytes += 4;
-  if (buf.length - at < headerBytes) return undefined;
-  return { fin: (b0 & 0x80) !== 0, rsv1: (b0 & 0x40) !== 0, rsvOther: (b0 & 0x30) !== 0, opcode: b0 & 0x0f, masked, headerBytes, payloadBytes: length };
+  if (available < headerBytes) return false;
+  out.fin = (b0 & 0x80) !== 0;
+  out.rsv1 = (b0 & 0x40) !== 0;
+  out.rsvOther = (b0 & 0x30) !== 0;
+  out.opcode = b0 & 0x0f;
+  out.masked = masked;
+  out.headerBytes = headerBytes;
+  out.payloadBytes = length;
+  return true;
 }
 
 /** Copies the payload of a complete frame, unmasked. */

@@ -24,7 +24,7 @@
 import type { Socket } from 'node:net';
 import type { RelayInspector } from '../../notifications/framing/inspector.js';
 import {
-  closeCodeOf, closePayload, encodeFrame, isControl, isKnownOpcode, payloadOf, readHeader, unmaskedHead, type FrameHeader,
+  closeCodeOf, closePayload, encodeFrame, isControl, isKnownOpcode, payloadOf, readHeader, unmaskedHead, FrameHeader,
   OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_TEXT,
 } from './frames.js';
 
@@ -63,7 +63,9 @@ interface Queued { readonly frame: Buffer; readonly control: boolean; readonly c
 /** One direction: bytes from `source` to `target`. */
 class Direction {
   #partial: Buffer | undefined;
+  /** the header of the frame being relayed (the slot below), undefined between frames */
   #header: FrameHeader | undefined;
+  readonly #slot = new FrameHeader();
   #remaining = 0;
   #inMessage = false;
   #messageBytes = 0;
@@ -171,8 +173,8 @@ class Direction {
           this.#flushQueue();
         }
         if (this.#header === undefined) {
-          const h = readHeader(buf, pos);
-          if (h === undefined) {
+          const h = this.#slot;
+          if (!readHeader(buf, pos, h)) {
             this.#partial = Buffer.from(buf.subarray(pos));
             break;
           }
