@@ -578,3 +578,30 @@ t.test('an inspected STOMP socket: SEND frames pass unread, SUBSCRIBE is followe
   t.same(echoed().slice(4), [after], 'the ACK of the injected message never reached the upstream');
   t.same(shown.slice(2), [ack], 'the ACK was shown to the inspector, the SEND was not');
 });
+
+t.test('upstream bytes arrive intact while the client stalls now and then (reads into a reused buffer, writes left queued)', async (t) => {
+  const messageBytes = 256 * 1024;
+  const totalMiB = 16;
+  const proxy = await startProxy(upstream.url);
+  t.teardown(() => proxy.close());
+  const ws = new WebSocket(wsUrl(proxy, `/ws/flood?mb=${totalMiB}`));
+  const expected = Array.from({ length: 256 }, (_, i) => Buffer.alloc(messageBytes, i));
+  let messages = 0;
+  let intact = 0;
+  ws.on('message', (data: Buffer) => {
+    if (data.equals(expected[messages % 256]!)) intact++;
+    messages++;
+  });
+  await once(ws, 'open');
+  // stall the client a few times: the proxy's writes to it stop going out at once
+  for (let i = 0; i < 4 && messages < (totalMiB * 4); i++) {
+    ws.pause();
+    await new Promise((r) => setTimeout(r, 50));
+    ws.resume();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await waitFor(() => messages === totalMiB * 4, 20000, 'every message');
+  t.equal(intact, messages, 'every byte of every message as the upstream sent it, in order');
+  ws.close();
+  await once(ws, 'close');
+});

@@ -237,6 +237,7 @@ export function registerWebSocketRoutes(app: FastifyInstance, opts: WebSocketPro
       maxBufferedBytes: config.wsMaxBufferedBytes,
       deflate: upstream.extensions !== undefined && /permessage-deflate/i.test(upstream.extensions),
       inspector: framing,
+      upstreamReads: upstream.reads,
     }, {
       onClosed(code) {
         keepAlive.delete(pair);

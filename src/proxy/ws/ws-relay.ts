@@ -23,6 +23,7 @@
  */
 import type { Socket } from 'node:net';
 import type { RelayInspector } from '../../notifications/framing/inspector.js';
+import type { SharedReads } from './shared-reads.js';
 import {
   closeCodeOf, closePayload, encodeFrame, isControl, isKnownOpcode, payloadOf, readHeader, unmaskedHead, FrameHeader,
   OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_TEXT,
@@ -56,6 +57,8 @@ export interface RawPairOptions {
   /** permessage-deflate was negotiated: RSV1 is allowed on the first frame of a data message */
   readonly deflate: boolean;
   readonly inspector: RelayInspector | undefined;
+  /** the upstream socket reads into one reused buffer (plain TCP); undefined: its 'data' events */
+  readonly upstreamReads: SharedReads | undefined;
 }
 
 interface Queued { readonly frame: Buffer; readonly control: boolean; readonly cb: ((err?: Error | null) => void) | undefined }
@@ -91,6 +94,8 @@ class Direction {
     readonly target: Socket,
     readonly fromClient: boolean,
     readonly pair: RawPair,
+    /** chunks come from a reused read buffer: bytes kept past onData (other than queued writes) are copied */
+    readonly sharedReads: boolean,
   ) {}
 
   /** true between frames (and, for data, between messages) */
@@ -192,13 +197,13 @@ class Direction {
           const wholeText = h.fin && h.opcode === OP_TEXT && !h.rsv1;
           if (this.fromClient && inspector?.watchesClient === true && wholeText && h.payloadBytes <= inspector.clientLimitBytes && !passesUnread(inspector, buf, pos, h)) {
             this.#write(buf.subarray(from, pos));
-            this.#held = [buf.subarray(pos, pos + h.headerBytes)];
+            this.#held = [this.#kept(buf.subarray(pos, pos + h.headerBytes))];
           } else if (!this.fromClient && inspector?.watchesServer === true && h.fin && !h.rsv1 && (h.opcode === OP_TEXT || h.opcode === OP_BINARY) && h.payloadBytes <= WATCH_LIMIT_BYTES) {
             this.#watched = [];
           } else if (h.opcode === OP_CLOSE) {
             // held like an inspected frame: it is checked, and may be rewritten
             this.#write(buf.subarray(from, pos));
-            this.#closing = [buf.subarray(pos, pos + h.headerBytes)];
+            this.#closing = [this.#kept(buf.subarray(pos, pos + h.headerBytes))];
           }
           pos += h.headerBytes;
         }
@@ -237,9 +242,14 @@ class Direction {
 
   /** a part of a payload the proxy holds, watches or collects (a close) */
   #keep(part: Buffer): void {
-    if (this.#held !== undefined) this.#held.push(part);
+    if (this.#held !== undefined) this.#held.push(this.#kept(part));
     if (this.#watched !== undefined) this.#watched.push(Buffer.from(part));
-    if (this.#closing !== undefined) this.#closing.push(part);
+    if (this.#closing !== undefined) this.#closing.push(this.#kept(part));
+  }
+
+  /** bytes of the current chunk kept past onData (copied when the chunk's memory is reused) */
+  #kept(part: Buffer): Buffer {
+    return this.sharedReads ? Buffer.from(part) : part;
   }
 
   /** after a frame: writes what was scanned so far and the queued frames that may go now; returns where unwritten bytes start */
@@ -369,13 +379,19 @@ export class RawPair {
     this.maxMessageBytes = opts.maxMessageBytes;
     this.#highWaterBytes = opts.maxBufferedBytes;
     this.#events = events;
-    this.toClient = new Direction(up, down, false, this);
-    this.toUpstream = new Direction(down, up, true, this);
+    this.toClient = new Direction(up, down, false, this, opts.upstreamReads !== undefined);
+    this.toUpstream = new Direction(down, up, true, this, false);
     this.client = new RawClientSocket(this);
     down.setNoDelay(true);
     up.setNoDelay(true);
     down.on('data', this.toUpstream.onData);
-    up.on('data', this.toClient.onData);
+    if (opts.upstreamReads === undefined) up.on('data', this.toClient.onData);
+    else {
+      opts.upstreamReads.sink = (chunk) => {
+        this.toClient.onData(chunk);
+        return down.writableLength > 0;
+      };
+    }
     down.on('error', (err) => events.onError('client', err));
     up.on('error', (err) => events.onError('upstream', err));
     down.on('close', () => this.#sideGone(this.toUpstream, GOING_AWAY, 'client connection lost'));

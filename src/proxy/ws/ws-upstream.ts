@@ -11,6 +11,7 @@ import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHead
 import { request as httpsRequest } from 'node:https';
 import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
+import { SharedReads } from './shared-reads.js';
 import { CONNECT_TIMEOUT_CODE, classifyUpstreamError, UPSTREAM_BAD_HANDSHAKE, UPSTREAM_TIMEOUT, type UpstreamFailure } from '../upstream-errors.js';
 
 export interface RefusedUpgrade {
@@ -48,15 +49,18 @@ function refusal(statusCode: number, headers: IncomingHttpHeaders): RefusedUpgra
   return { statusCode, problem: 'upstream_refused_upgrade', body, headers: passed };
 }
 
-/** ws's default connectors, plus a timer that fails a connect that takes too long */
-function connectorWithTimeout(connectTimeoutMs: number, secure: boolean) {
+/**
+ * ws's default connectors, plus a timer that fails a connect that takes too long; a plain TCP
+ * connection reads into `reads` (one reused buffer), a TLS one as usual.
+ */
+function connectorWithTimeout(connectTimeoutMs: number, secure: boolean, reads: SharedReads | undefined) {
   return (options: net.NetConnectOpts & tls.ConnectionOptions & { socketPath?: string }): net.Socket => {
     let socket: net.Socket;
     if (secure) {
       const host = (options as { host?: string }).host ?? '';
       socket = tls.connect({ ...options, path: undefined, servername: options.servername ?? (net.isIP(host) ? '' : host) } as tls.ConnectionOptions);
     } else {
-      socket = net.connect({ ...options, path: options.socketPath } as net.NetConnectOpts);
+      socket = reads!.connect({ ...options, path: options.socketPath } as net.NetConnectOpts);
     }
     const timer = setTimeout(() => {
       const err = Object.assign(new Error(`connect timed out after ${connectTimeoutMs} ms`), { code: CONNECT_TIMEOUT_CODE });
@@ -73,6 +77,8 @@ const ACCEPT_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 export interface RawUpstream {
   /** paused; resume once the relay listens */
   readonly socket: Socket;
+  /** a plain TCP socket's reads (the relay sets the sink); undefined for TLS: read its 'data' events */
+  readonly reads: SharedReads | undefined;
   /** bytes the upstream sent right behind its 101 */
   readonly head: Buffer;
   /** the sub-protocol the upstream chose ('' for none) */
@@ -121,6 +127,7 @@ export function dialRawUpstream(
     if (protocols.length > 0) out['sec-websocket-protocol'] = protocols.join(', ');
     if (extensionsOffer !== undefined) out['sec-websocket-extensions'] = extensionsOffer;
     const request = secure ? httpsRequest : httpRequest;
+    const reads = secure ? undefined : new SharedReads();
     const req = request({
       protocol: secure ? 'https:' : 'http:',
       hostname: url.hostname.replace(/^\[|\]$/g, ''),
@@ -128,8 +135,8 @@ export function dialRawUpstream(
       path: url.pathname + url.search,
       method: 'GET',
       headers: out,
-      agent: false,
-      createConnection: connectorWithTimeout(opts.connectTimeoutMs, secure) as never,
+      // no agent: with one (even `agent: false`, a fresh Agent) node:http ignores createConnection
+      createConnection: connectorWithTimeout(opts.connectTimeoutMs, secure, reads) as never,
     });
     let settled = false;
     const answerTimer = setTimeout(() => fail(fromFailure(UPSTREAM_TIMEOUT)), opts.answerTimeoutMs);
@@ -162,7 +169,7 @@ export function dialRawUpstream(
       const cookies = res.headers['set-cookie'];
       resolve({
         ok: true,
-        upstream: { socket, head, protocol: chosen, extensions: res.headers['sec-websocket-extensions'], setCookie: cookies !== undefined && cookies.length > 0 ? cookies : undefined },
+        upstream: { socket, reads, head, protocol: chosen, extensions: res.headers['sec-websocket-extensions'], setCookie: cookies !== undefined && cookies.length > 0 ? cookies : undefined },
       });
     });
     req.end();
