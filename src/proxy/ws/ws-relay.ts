@@ -17,6 +17,8 @@
  * they pass as bytes. The server's first
  * whole messages are shown while it watches. Nothing else is unmasked or decoded. What one read
  * yields is written to the partner corked (one writev, however many frames were held or injected).
+ * A plain-TCP upstream reads into a reused buffer (shared-reads.ts): what the relay keeps of a
+ * chunk past onData is copied, and a chunk whose written bytes are still queued is not reused.
  * Back-pressure: a side whose partner has more than maxBufferedBytes queued is paused until the
  * partner drained. Keep-alive: heartbeat() pings both sides (between frames); a side not heard
  * from since the previous heartbeat is dropped.
