@@ -1,7 +1,7 @@
 import { CredentialSet, storedCredential } from './credential-set.js';
 import { TimeHeap } from './heap.js';
 import { NoteRing } from './note-ring.js';
-import { present, UserTable } from './user-table.js';
+import { present, ROW_MASK, type UserChunk, UserTable } from './user-table.js';
 import {
   type ClaimAction,
   type RequestNote,
@@ -22,21 +22,31 @@ class Slot implements SessionRecord {
     readonly table: UserTable,
   ) {}
 
+  /** the columns holding this slot's row (found on each use: a field for it costs 8 bytes a user) */
+  get #chunk(): UserChunk {
+    return this.table.chunkOf(this.row);
+  }
+
+  /** the row within its chunk */
+  get #i(): number {
+    return this.row & ROW_MASK;
+  }
+
   /** a view of the user's credentials (made on each use, like `recent`) */
   get credentials(): CredentialSet {
-    return CredentialSet.atRow(this.table.arena, this.table, this.row);
+    return CredentialSet.atRow(this.table.arena, this.#chunk, this.#i);
   }
 
   get firstSeenMs(): number {
-    return this.table.firstSeenMs[this.row]!;
+    return this.#chunk.firstSeenMs[this.#i]!;
   }
 
   get idleSinceMs(): number {
-    return this.table.idleSinceMs[this.row]!;
+    return this.#chunk.idleSinceMs[this.#i]!;
   }
 
   set idleSinceMs(ms: number) {
-    this.table.idleSinceMs[this.row] = ms;
+    this.#chunk.idleSinceMs[this.#i] = ms;
   }
 
   get lastActivity(): RequestNote | undefined {
@@ -48,35 +58,35 @@ class Slot implements SessionRecord {
   }
 
   get loggedOutAtMs(): number | undefined {
-    return present(this.table.loggedOutAtMs[this.row]!);
+    return present(this.#chunk.loggedOutAtMs[this.#i]!);
   }
 
   set loggedOutAtMs(ms: number | undefined) {
-    this.table.loggedOutAtMs[this.row] = ms ?? NaN;
+    this.#chunk.loggedOutAtMs[this.#i] = ms ?? NaN;
   }
 
   get scheduledAtMs(): number | undefined {
-    return present(this.table.scheduledAtMs[this.row]!);
+    return present(this.#chunk.scheduledAtMs[this.#i]!);
   }
 
   set scheduledAtMs(ms: number | undefined) {
-    this.table.scheduledAtMs[this.row] = ms ?? NaN;
+    this.#chunk.scheduledAtMs[this.#i] = ms ?? NaN;
   }
 
   get warnClaimMs(): number | undefined {
-    return present(this.table.warnClaimMs[this.row]!);
+    return present(this.#chunk.warnClaimMs[this.#i]!);
   }
 
   set warnClaimMs(ms: number | undefined) {
-    this.table.warnClaimMs[this.row] = ms ?? NaN;
+    this.#chunk.warnClaimMs[this.#i] = ms ?? NaN;
   }
 
   get logoutClaimMs(): number | undefined {
-    return present(this.table.logoutClaimMs[this.row]!);
+    return present(this.#chunk.logoutClaimMs[this.#i]!);
   }
 
   set logoutClaimMs(ms: number | undefined) {
-    this.table.logoutClaimMs[this.row] = ms ?? NaN;
+    this.#chunk.logoutClaimMs[this.#i] = ms ?? NaN;
   }
 
   /** a view of the user's notes (made on each use; the row is the store's to give back) */
