@@ -23,7 +23,7 @@ function fingerprintOf(i) {
 }
 const noopActions = { warn() {}, logout() {} };
 
-/** JS heap plus ArrayBuffer memory (the packed request notes live in typed arrays) */
+/** JS heap plus ArrayBuffer memory (notes, per-user numbers and credentials live in typed arrays) */
 function gcHeap() {
   for (let i = 0; i < 4; i++) globalThis.gc();
   const m = process.memoryUsage();
@@ -193,10 +193,10 @@ function memoryAt(n) {
   extractor = undefined;
   if (engine.userCount !== n) throw new Error('wrong user count');
   const heap = gcHeap();
-  const rss = process.memoryUsage().rss;
+  const { rss, heapUsed, heapTotal, arrayBuffers } = process.memoryUsage();
   // BENCH_HEAP_SNAPSHOT=file.heapsnapshot: what the users hold, for a heap viewer (after the figures)
   if (process.env.BENCH_HEAP_SNAPSHOT) writeHeapSnapshot(process.env.BENCH_HEAP_SNAPSHOT);
-  return { users: n, rssMiB: rss / 2 ** 20, heapMiB: heap / 2 ** 20, baselineRssMiB: baseline.rss / 2 ** 20, heapBytesPerUser: (heap - baseline.heap) / n, notesPerUser: RECENT_NOTES_MAX, credentialsPerUser: engine.describe('user-000000')?.credentials, engine };
+  return { users: n, rssMiB: rss / 2 ** 20, heapMiB: heap / 2 ** 20, v8HeapUsedMiB: heapUsed / 2 ** 20, v8HeapCommittedMiB: heapTotal / 2 ** 20, offHeapMiB: arrayBuffers / 2 ** 20, baselineRssMiB: baseline.rss / 2 ** 20, heapBytesPerUser: (heap - baseline.heap) / n, notesPerUser: RECENT_NOTES_MAX, credentialsPerUser: engine.describe('user-000000')?.credentials, engine };
 }
 
 /**

@@ -273,7 +273,7 @@ async function main() {
       const m = await p.call({ cmd: 'memory', users }, 300_000);
       await p.stop();
       results.memory.push(m);
-      log(`  ${fmt(users).padStart(7)} users: RSS ${fmt(m.rssMiB, 1)} MiB (Node alone ${fmt(m.baselineRssMiB, 1)} MiB), JS heap ${fmt(m.heapMiB, 1)} MiB, ${fmt(m.heapBytesPerUser)} B of heap per user (${m.notesPerUser} notes and ${m.credentialsPerUser} credentials each); RSS ${fmt(m.settledRssMiB, 1)} MiB after ${m.settleMs / 1000} s without work`);
+      log(`  ${fmt(users).padStart(7)} users: RSS ${fmt(m.rssMiB, 1)} MiB, ${fmt(m.rssMiB - m.baselineRssMiB, 1)} MiB over Node alone (${fmt(m.baselineRssMiB, 1)} MiB); ${fmt(m.heapBytesPerUser)} B per user (${m.notesPerUser} notes and ${m.credentialsPerUser} credentials each) in JS heap ${fmt(m.v8HeapUsedMiB, 1)} MiB (V8 holds ${fmt(m.v8HeapCommittedMiB, 1)} MiB) and off-heap arrays ${fmt(m.offHeapMiB, 1)} MiB; RSS ${fmt(m.settledRssMiB, 1)} MiB (${fmt(m.settledRssMiB - m.baselineRssMiB, 1)} over Node alone) after ${m.settleMs / 1000} s without work`);
   }
 
   }
@@ -562,7 +562,7 @@ function summary(r) {
     ['10 000 simultaneous warnings', `${fmt(e.burst.warnMs, 1)} ms`],
     ['10 000 simultaneous timeouts', `${fmt(e.burst.logoutMs, 1)} ms`],
     ['settings change, reschedule 10 000 users', `${fmt(e.reschedule.median, 2)} ms`],
-    ...r.memory.map((m) => [`process RSS with ${fmt(m.users)} users (full history + credentials each, real request path)`, `${fmt(m.rssMiB, 1)} MiB (${fmt(m.heapBytesPerUser)} B heap per user); ${fmt(m.settledRssMiB, 1)} MiB after ${m.settleMs / 1000} s without work`]),
+    ...r.memory.map((m) => [`process RSS with ${fmt(m.users)} users (full history + credentials each, real request path)`, `${fmt(m.rssMiB, 1)} MiB, ${fmt(m.rssMiB - m.baselineRssMiB, 1)} over Node alone (${fmt(m.heapBytesPerUser)} B per user in heap + off-heap arrays); ${fmt(m.settledRssMiB, 1)} MiB (${fmt(m.settledRssMiB - m.baselineRssMiB, 1)} over Node alone) after ${m.settleMs / 1000} s without work`]),
   ]));
   lines.push('');
   const t = r.timers;

@@ -1,5 +1,8 @@
+import { createHash } from 'node:crypto';
 import t from 'tap';
+import { ByteArena } from '../src/sessions/byte-arena.js';
 import { CredentialSet, storedCredential } from '../src/sessions/credential-set.js';
+import type { StoredCredential } from '../src/sessions/store.js';
 import { detached } from '../src/detached-string.js';
 
 const cred = (fingerprint: string, lastSeenMs = 1) =>
@@ -57,4 +60,108 @@ t.test('detached keeps the characters of a value cut from a header', async (t) =
   t.equal(detached('é ünïcødé value ✓ 🍪'), 'é ünïcødé value ✓ 🍪');
   const lone = `a lone surrogate \ud800 here`;
   t.equal(detached(lone), lone, 'a string UTF-8 cannot carry is kept as it is');
+});
+
+// ---- packed storage ----------------------------------------------------------------------------
+
+const b64 = (what: string) => createHash('sha256').update(what).digest('base64url');
+const jwt = (sub: string) => {
+  const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ sub, exp: 1_800_000_000, roles: ['viewer'] })}.${b64(`sig-${sub}`)}`;
+};
+
+t.test('every kind of credential comes back exactly as it was kept', async (t) => {
+  const arena = new ByteArena();
+  const set = new CredentialSet([], arena);
+  const kept: StoredCredential[] = [
+    { fingerprint: b64('a'), kind: 'token-cookie', replay: { cookie: `ptoken=${jwt('alice')}` }, expiresAtMs: 1_800_000_000_000, secretFingerprint: b64('a'), csrf: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0', lastSeenMs: 1_764_547_200_123 },
+    { fingerprint: b64('b'), kind: 'authorization', replay: { authorization: `Bearer ${jwt('bob')}` }, secretFingerprint: b64('b-secret'), lastSeenMs: 5.25 },
+    { fingerprint: 'short-fp', kind: 'session-cookie', replay: { cookie: `SESSION="${jwt('quoted')}"` }, lastSeenMs: 0 },
+    // 43 characters of base64url whose last one carries stray bits: not 32 bytes, kept as written
+    { fingerprint: `${'A'.repeat(42)}B`, kind: 'identity-header', replay: { 'x-remote-user': 'Zoë ✓ 🍪', 'x-extra': 'two headers' }, lastSeenMs: 1 },
+    { fingerprint: b64('long'), kind: 'token-cookie', replay: { cookie: `ptoken=${'x'.repeat(40_000)}` }, csrf: 'é-latin1-csrf', lastSeenMs: 2 },
+    // dotted but one segment cannot be base64url (a single character), and one with '=' padding
+    { fingerprint: b64('odd'), kind: 'token-cookie', replay: { cookie: `ptoken=${'a'.repeat(70)}.b`, other: `t=${'QUJD'.repeat(20)}.QQ==` }, lastSeenMs: 3 },
+    { fingerprint: b64('none'), kind: 'session-cookie', replay: {}, lastSeenMs: 4 },
+  ];
+  for (const c of kept) set.set(c.fingerprint, c);
+  t.same([...set.values()], kept, 'values');
+  for (const c of kept) {
+    t.same(set.get(c.fingerprint), c, `get ${c.kind}`);
+    t.ok(set.has(c.fingerprint));
+  }
+  t.same([...set.keys()], kept.map((c) => c.fingerprint));
+  t.notOk(set.has(b64('absent')));
+  t.notOk(set.has(`${b64('a').slice(0, 42)}Q`), 'a fingerprint differing in its last character is another one');
+  t.notOk(set.has('short-fq'));
+  t.notOk(set.has(''));
+  t.equal(set.get(b64('a'))!.secretFingerprint, b64('a'), 'a secret fingerprint equal to the fingerprint is kept once and given back');
+  t.notOk('secretFingerprint' in set.get('short-fp')!, 'absent stays absent');
+  t.notOk('expiresAtMs' in set.get(b64('b'))!);
+});
+
+t.test('what comes out is a copy; refresh moves the last-seen time and replaces a changed CSRF token', async (t) => {
+  const set = new CredentialSet();
+  const fp = b64('copy');
+  set.set(fp, storedCredential({ fingerprint: fp, kind: 'token-cookie', replay: { cookie: `ptoken=${jwt('c')}` }, csrf: 'one' }, 10));
+  const copy = set.get(fp)!;
+  copy.lastSeenMs = 99;
+  copy.csrf = 'changed';
+  t.equal(set.get(fp)!.lastSeenMs, 10, 'changing a copy changes nothing kept');
+  t.equal(set.get(fp)!.csrf, 'one');
+
+  t.equal(set.refresh(b64('other'), 20, 'one'), undefined, 'not held');
+  t.equal(set.refresh(fp, 20, 'one'), false, 'same CSRF token');
+  t.equal(set.get(fp)!.lastSeenMs, 20);
+  t.equal(set.refresh(fp, 30), false, 'no CSRF token with the request');
+  t.equal(set.get(fp)!.csrf, 'one', 'a request without a token keeps the kept one');
+  const before = set.stampOf(fp);
+  set.markWritten(fp, before);
+  t.ok(set.isWritten(fp));
+  t.equal(set.refresh(fp, 40, 'two'), true, 'a new CSRF token is a new version');
+  t.same(set.get(fp), { fingerprint: fp, kind: 'token-cookie', replay: { cookie: `ptoken=${jwt('c')}` }, csrf: 'two', lastSeenMs: 40 });
+  t.not(set.stampOf(fp), before, 'the stamp changed');
+  t.notOk(set.isWritten(fp), 'the new version is not written yet');
+  set.markWritten(fp, before);
+  t.notOk(set.isWritten(fp), 'marking the old version written does not mark the new one');
+  set.markWritten(fp, set.stampOf(fp));
+  t.ok(set.isWritten(fp));
+  set.forgetWritten();
+  t.notOk(set.isWritten(fp));
+});
+
+t.test('the arena gives freed blocks back and reuses them', async (t) => {
+  const arena = new ByteArena();
+  const set = new CredentialSet([], arena);
+  const make = (i: number) => storedCredential({ fingerprint: b64(`u${i}`), kind: 'token-cookie', replay: { cookie: `ptoken=${jwt(`u${i}`)}` }, secretFingerprint: b64(`u${i}`), csrf: 'c' }, i);
+  for (let i = 0; i < 5; i++) set.set(b64(`u${i}`), make(i));
+  t.ok(arena.usedBytes > 0);
+  const tokenChars = jwt('u0').length;
+  const chars = `ptoken=${jwt('u0')}`.length + 2 * 43 + 'cookie'.length + 1;
+  t.ok(arena.usedBytes / 5 < chars, `a credential takes ${arena.usedBytes / 5} bytes, less than the ${chars} characters it holds`);
+  set.clear();
+  t.equal(arena.usedBytes, 0, 'clear frees every block');
+  const reserved = arena.reservedBytes;
+  for (let round = 0; round < 10_000; round++) {
+    set.set(b64(`u${round % 7}`), make(round % 7));
+    if (set.size > 3) set.delete([...set.keys()][0]!);
+  }
+  t.equal(arena.reservedBytes, reserved, 'churn reuses the freed blocks');
+  t.ok(set.size >= 1 && set.size <= 3, `${set.size} held`);
+  set.clear();
+  t.equal(arena.usedBytes, 0);
+});
+
+t.test('sets that share rows keep to their own row', async (t) => {
+  const arena = new ByteArena();
+  const rows = { credOne: new Int32Array(3).fill(-1), credTwo: new Int32Array(3).fill(-1), credMany: new Map<number, Map<string, number>>() };
+  const at = (row: number) => CredentialSet.atRow(arena, rows, row);
+  for (let i = 0; i < 4; i++) at(0).set(`zero-${i}`, cred(`zero-${i}`));
+  at(2).set('two', cred('two'));
+  t.same([...at(0).keys()], ['zero-0', 'zero-1', 'zero-2', 'zero-3']);
+  t.same([...at(1).keys()], []);
+  t.same([...at(2).keys()], ['two']);
+  at(0).clear();
+  t.same([...at(2).values()].map((c) => c.fingerprint), ['two']);
+  t.equal(rows.credMany.size, 0, 'a cleared row leaves no map behind');
 });

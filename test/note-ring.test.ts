@@ -74,3 +74,33 @@ t.test('a path is kept once while notes hold it and forgotten when none does', a
   c.push(note(5));
   t.same(c.toArray(), [note(5)], 'a freed path id is reused cleanly');
 });
+
+t.test('times are kept in 32 bits when they are whole milliseconds near the others, exactly otherwise', async (t) => {
+  const slab = new NoteSlab();
+  const ring = new NoteRing(slab);
+  const t0 = 1_790_000_000_000;
+  const at = (atMs: number, i = 0): RequestNote => ({ ...note(i), atMs });
+  const DAY_MS = 86_400_000;
+  ring.push(at(t0));
+  ring.push(at(t0 + 20 * DAY_MS));
+  ring.push(at(t0 - 20 * DAY_MS));
+  t.equal(slab.exactTimes, 0, 'whole milliseconds within ±24 days of the first note take no extra room');
+  ring.push(at(t0 + 0.5));
+  t.equal(slab.exactTimes, 1, 'a fraction is kept exactly');
+  ring.push(at(t0 - 30 * DAY_MS));
+  t.equal(slab.exactTimes, 2, 'so is a time older than the range');
+  t.same(ring.toArray().map((n) => n.atMs), [t0, t0 + 20 * DAY_MS, t0 - 20 * DAY_MS, t0 + 0.5, t0 - 30 * DAY_MS]);
+
+  // 60 days later: the range moves on; every note keeps its time
+  const other = new NoteRing(slab);
+  other.push(at(t0 + 60 * DAY_MS, 1));
+  t.same(ring.toArray().map((n) => n.atMs), [t0, t0 + 20 * DAY_MS, t0 - 20 * DAY_MS, t0 + 0.5, t0 - 30 * DAY_MS], 'older notes after the move');
+  t.same(other.toArray().map((n) => n.atMs), [t0 + 60 * DAY_MS]);
+  t.equal(slab.exactTimes, 5, 'the notes now out of range are kept exactly; the new one is not');
+  for (let i = 0; i < RECENT_NOTES_MAX; i++) ring.push(at(t0 + 60 * DAY_MS + i, i));
+  t.equal(slab.exactTimes, 0, 'overwriting notes drops their exact times');
+  ring.push(at(t0 + 60 * DAY_MS + 0.25));
+  other.release();
+  ring.release();
+  t.equal(slab.exactTimes, 0, 'released rows keep no exact times');
+});

@@ -20,7 +20,6 @@
 import type { TimeoutSettings } from '../properties/settings.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { MAX_TIMER_DELAY_MS } from './clock.js';
-import { detached } from '../detached-string.js';
 import { storedCredential } from './credential-set.js';
 import { internPath } from './note-ring.js';
 import {
@@ -430,17 +429,11 @@ export class SessionEngine {
   }
 }
 
-/** Adds or refreshes a credential; true when it is new to the record. */
+/** Adds or refreshes a credential; true when it is new to the record (or its CSRF token is). */
 function addCredential(record: SessionRecord, credential: CredentialInput, nowMs: number): boolean {
-  const existing = record.credentials.get(credential.fingerprint);
-  if (existing) {
-    existing.lastSeenMs = nowMs;
-    if (credential.csrf === undefined || credential.csrf === existing.csrf) return false;
-    // a new object, so a shared store seals and writes the credential again
-    record.credentials.set(credential.fingerprint, storedCredential(existing, existing.lastSeenMs, keptCsrf(record, credential.csrf)));
-    return true;
-  }
-  record.credentials.set(credential.fingerprint, storedCredential(credential, nowMs, keptCsrf(record, credential.csrf)));
+  const changed = record.credentials.refresh(credential.fingerprint, nowMs, credential.csrf);
+  if (changed !== undefined) return changed;
+  record.credentials.set(credential.fingerprint, storedCredential(credential, nowMs));
   if (record.credentials.size > CREDENTIALS_PER_USER_MAX) {
     // Drop credentials that expired first, then the least recently seen one.
     let victim: StoredCredential | undefined;
@@ -454,15 +447,4 @@ function addCredential(record: SessionRecord, credential: CredentialInput, nowMs
     if (victim) record.credentials.delete(victim.fingerprint);
   }
   return true;
-}
-
-/**
- * The CSRF token to keep: the string another credential of the record already keeps (a sign-in's
- * token and session cookie come with the same CSRF token), else a copy of its own characters. The
- * request's token is a slice of its Cookie header, which would otherwise stay alive with it.
- */
-function keptCsrf(record: SessionRecord, csrf: string | undefined): string | undefined {
-  if (csrf === undefined) return undefined;
-  for (const c of record.credentials.values()) if (c.csrf === csrf) return c.csrf;
-  return detached(csrf);
 }

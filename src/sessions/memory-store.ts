@@ -1,6 +1,7 @@
 import { CredentialSet, storedCredential } from './credential-set.js';
 import { TimeHeap } from './heap.js';
-import { NoteRing, NoteSlab } from './note-ring.js';
+import { NoteRing } from './note-ring.js';
+import { present, ROW_MASK, type UserChunk, UserTable } from './user-table.js';
 import {
   type ClaimAction,
   type RequestNote,
@@ -10,28 +11,98 @@ import {
   type StoredCredential,
 } from './store.js';
 
-/** A record together with the store's bookkeeping for it: one object per user. */
+/**
+ * A record together with the store's bookkeeping for it: one small object per user, whose numbers
+ * live in the store's UserTable row and whose credentials are packed in the store's arena.
+ */
 class Slot implements SessionRecord {
-  lastActivity: RequestNote | undefined = undefined;
-  loggedOutAtMs: number | undefined = undefined;
-  scheduledAtMs: number | undefined = undefined;
-  warnClaimMs: number | undefined = undefined;
-  logoutClaimMs: number | undefined = undefined;
-  readonly credentials: CredentialSet;
-
   constructor(
     readonly user: string,
-    readonly firstSeenMs: number,
-    public idleSinceMs: number,
-    readonly recent: NoteRing,
-    credentials: Iterable<StoredCredential> = [],
-  ) {
-    this.credentials = new CredentialSet(credentials);
+    readonly row: number,
+    readonly table: UserTable,
+  ) {}
+
+  /** the columns holding this slot's row (found on each use: a field for it costs 8 bytes a user) */
+  get #chunk(): UserChunk {
+    return this.table.chunkOf(this.row);
+  }
+
+  /** the row within its chunk */
+  get #i(): number {
+    return this.row & ROW_MASK;
+  }
+
+  /** a view of the user's credentials (made on each use, like `recent`) */
+  get credentials(): CredentialSet {
+    return CredentialSet.atRow(this.table.arena, this.#chunk, this.#i);
+  }
+
+  get firstSeenMs(): number {
+    return this.#chunk.firstSeenMs[this.#i]!;
+  }
+
+  get idleSinceMs(): number {
+    return this.#chunk.idleSinceMs[this.#i]!;
+  }
+
+  set idleSinceMs(ms: number) {
+    this.#chunk.idleSinceMs[this.#i] = ms;
+  }
+
+  get lastActivity(): RequestNote | undefined {
+    return this.table.lastActivity(this.row);
+  }
+
+  set lastActivity(note: RequestNote | undefined) {
+    this.table.setLastActivity(this.row, note);
+  }
+
+  get loggedOutAtMs(): number | undefined {
+    return present(this.#chunk.loggedOutAtMs[this.#i]!);
+  }
+
+  set loggedOutAtMs(ms: number | undefined) {
+    this.#chunk.loggedOutAtMs[this.#i] = ms ?? NaN;
+  }
+
+  get scheduledAtMs(): number | undefined {
+    return present(this.#chunk.scheduledAtMs[this.#i]!);
+  }
+
+  set scheduledAtMs(ms: number | undefined) {
+    this.#chunk.scheduledAtMs[this.#i] = ms ?? NaN;
+  }
+
+  get warnClaimMs(): number | undefined {
+    return present(this.#chunk.warnClaimMs[this.#i]!);
+  }
+
+  set warnClaimMs(ms: number | undefined) {
+    this.#chunk.warnClaimMs[this.#i] = ms ?? NaN;
+  }
+
+  get logoutClaimMs(): number | undefined {
+    return present(this.#chunk.logoutClaimMs[this.#i]!);
+  }
+
+  set logoutClaimMs(ms: number | undefined) {
+    this.#chunk.logoutClaimMs[this.#i] = ms ?? NaN;
+  }
+
+  /** a view of the user's notes (made on each use; the row is the store's to give back) */
+  get recent(): NoteRing {
+    return NoteRing.atRow(this.table.notes, this.row);
   }
 
   /** the record as the engine sees it (the slot itself) */
   get record(): SessionRecord {
     return this;
+  }
+
+  /** gives the slot's storage back (the slot must not be used afterwards) */
+  release(): void {
+    this.credentials.clear();
+    this.table.release(this.row);
   }
 }
 
@@ -39,8 +110,8 @@ class Slot implements SessionRecord {
 export class MemorySessionStore implements SessionStore {
   readonly #slots = new Map<string, Slot>();
   readonly #heap = new TimeHeap<string>();
-  /** every user's recent requests, packed */
-  readonly #notes = new NoteSlab();
+  /** every user's numbers and recent requests, packed */
+  readonly #table = new UserTable();
 
   get size(): number {
     return this.#slots.size;
@@ -53,7 +124,7 @@ export class MemorySessionStore implements SessionStore {
   ensure(user: string, nowMs: number): SessionRecord {
     let slot = this.#slots.get(user);
     if (!slot) {
-      slot = new Slot(user, nowMs, nowMs, new NoteRing(this.#notes));
+      slot = new Slot(user, this.#table.alloc(nowMs, nowMs), this.#table);
       this.#slots.set(user, slot);
     }
     return slot.record;
@@ -68,7 +139,9 @@ export class MemorySessionStore implements SessionStore {
   }
 
   delete(user: string): void {
-    this.#slots.get(user)?.record.recent.release();
+    const slot = this.#slots.get(user);
+    if (!slot) return;
+    slot.release();
     this.#slots.delete(user);
   }
 
@@ -140,7 +213,7 @@ export class MemorySessionStore implements SessionStore {
         loggedOutAtMs: record.loggedOutAtMs ?? null,
         warnClaimMs: warnClaimMs ?? null,
         logoutClaimMs: logoutClaimMs ?? null,
-        credentials: [...record.credentials.values()].map((c) => ({ ...c })),
+        credentials: [...record.credentials.values()],
         recent: record.recent.toArray(),
       });
     }
@@ -148,11 +221,13 @@ export class MemorySessionStore implements SessionStore {
   }
 
   importSnapshots(snapshots: readonly SessionSnapshot[]): void {
-    for (const slot of this.#slots.values()) slot.record.recent.release();
+    for (const slot of this.#slots.values()) slot.release();
     this.#slots.clear();
     this.#heap.clear();
     for (const s of snapshots) {
-      const slot = new Slot(s.user, s.firstSeenMs, s.idleSinceMs, NoteRing.from(s.recent, this.#notes), s.credentials.map((c) => storedCredential(c, c.lastSeenMs)));
+      const slot = new Slot(s.user, this.#table.alloc(s.firstSeenMs, s.idleSinceMs), this.#table);
+      for (const c of s.credentials) slot.credentials.set(c.fingerprint, storedCredential(c, c.lastSeenMs));
+      for (const note of s.recent) slot.recent.push(note);
       slot.lastActivity = s.lastActivity ?? undefined;
       slot.loggedOutAtMs = s.loggedOutAtMs ?? undefined;
       slot.warnClaimMs = s.warnClaimMs ?? undefined;

@@ -1,10 +1,10 @@
 /**
  * Users' recent requests, packed. Every user's history is a ring of RECENT_NOTES_MAX notes in
- * a slab of flat arrays shared by all users of a store: the time as a double, a 16-bit "kind", and
- * a 32-bit path id. The kind stands for the (method, counted, rule) triple, interned once per
+ * a slab of flat arrays shared by all users of a store: the time in 32 bits (see EXACT), a 16-bit
+ * "kind", and a 32-bit path id. The kind stands for the (method, counted, rule) triple, interned once per
  * process (few methods, few rules); the path id names a path in the slab's PathTable, which keeps
  * each distinct path once while some note refers to it. A user costs one small NoteRing object
- * plus RECENT_NOTES_MAX × 14 bytes in the slab, whatever their history holds.
+ * plus RECENT_NOTES_MAX × 10 bytes in the slab, whatever their history holds.
  *
  * add() is O(1) and allocates nothing (the slab grows a chunk of rows at a time); notes become
  * objects again only when someone reads them (admin pages, saved state). A ring takes its slab
@@ -22,19 +22,27 @@ interface NoteKind {
 
 const KIND_MAX = 0xffff;
 const kinds: NoteKind[] = [];
-const kindIds = new Map<string, number>();
+/** method → rule → [id when not counted, id when counted] (no string is built per note) */
+const kindIds = new Map<string, Map<string, [number, number]>>();
 
-function kindId(method: string, counted: boolean, rule: string): number {
-  const key = `${method} ${counted ? 1 : 0} ${rule}`;
-  let id = kindIds.get(key);
-  if (id === undefined) {
+/** The number standing for a (method, counted, rule) triple. */
+export function kindId(method: string, counted: boolean, rule: string): number {
+  let byRule = kindIds.get(method);
+  if (byRule === undefined) kindIds.set(method, (byRule = new Map()));
+  let ids = byRule.get(rule);
+  if (ids === undefined) {
     // methods are the ones Node parses, rules come from the configuration: this stays small
-    if (kinds.length >= KIND_MAX) throw new RangeError(`more than ${KIND_MAX} distinct (method, rule) pairs in request notes`);
-    id = kinds.length;
-    kinds.push({ method, counted, rule });
-    kindIds.set(key, id);
+    if (kinds.length + 2 > KIND_MAX) throw new RangeError(`more than ${KIND_MAX} distinct (method, rule) pairs in request notes`);
+    ids = [kinds.length, kinds.length + 1];
+    kinds.push({ method, counted: false, rule }, { method, counted: true, rule });
+    byRule.set(rule, ids);
   }
-  return id;
+  return ids[counted ? 1 : 0];
+}
+
+/** The triple a kindId stands for. */
+export function kindOf(id: number): NoteKind {
+  return kinds[id]!;
 }
 
 /** Distinct paths shared between users at most; further new paths are kept as they come. */
@@ -59,9 +67,18 @@ const CHUNK_BITS = 10;
 const CHUNK_ROWS = 1 << CHUNK_BITS;
 const ROW_MASK = CHUNK_ROWS - 1;
 
+/**
+ * A note's time is kept as whole milliseconds after the slab's epoch in 32 bits (about 49 days of
+ * range, the epoch set 24 days before the first note and moved on when time runs past the end).
+ * A time that does not fit (a fraction of a millisecond from an injected clock, a note older than
+ * the range) is kept exactly in a Map instead, its slot marked EXACT.
+ */
+const EXACT = 0xffffffff;
+const HALF_RANGE_MS = 2 ** 31;
+
 /** Flat arrays for CHUNK_ROWS users' notes; a row's notes are at [row × N, row × N + N). */
 class NoteChunk {
-  readonly atMs = new Float64Array(CHUNK_ROWS * N);
+  readonly atOffset = new Uint32Array(CHUNK_ROWS * N);
   readonly kind = new Uint16Array(CHUNK_ROWS * N);
   readonly pathId = new Uint32Array(CHUNK_ROWS * N);
   /** per row: notes held, and where the oldest one is once the row is full */
@@ -75,6 +92,9 @@ export class NoteSlab {
   readonly #chunks: NoteChunk[] = [];
   #used = 0;
   readonly #free: number[] = [];
+  #epochMs = NaN;
+  /** times the 32-bit offsets cannot hold, by note number (row × N + slot) */
+  readonly #exact = new Map<number, number>();
 
   /** A free row, emptied. Rows are numbered across chunks. */
   alloc(): number {
@@ -95,7 +115,58 @@ export class NoteSlab {
     const at = (row & ROW_MASK) * N;
     for (let i = at; i < at + N; i++) this.paths.release(chunk.pathId[i]!);
     chunk.pathId.fill(NO_PATH, at, at + N);
+    for (let k = 0; k < N; k++) this.#exact.delete(row * N + k);
+    chunk.length[row & ROW_MASK] = 0;
     this.#free.push(row);
+  }
+
+  /** Sets the time of slot k of the row. */
+  setTime(row: number, k: number, atMs: number): void {
+    if (Number.isNaN(this.#epochMs) && Number.isSafeInteger(atMs)) this.#epochMs = atMs - HALF_RANGE_MS;
+    let offset = atMs - this.#epochMs;
+    if (Number.isSafeInteger(atMs) && offset >= EXACT) {
+      this.#rebase(atMs - HALF_RANGE_MS);
+      offset = atMs - this.#epochMs;
+    }
+    const chunk = this.chunkOf(row);
+    const i = (row & ROW_MASK) * N + k;
+    if (chunk.atOffset[i] === EXACT) this.#exact.delete(row * N + k);
+    if (Number.isInteger(offset) && offset >= 0 && offset < EXACT) chunk.atOffset[i] = offset;
+    else {
+      chunk.atOffset[i] = EXACT;
+      this.#exact.set(row * N + k, atMs);
+    }
+  }
+
+  /** The time of slot k of the row. */
+  time(row: number, k: number): number {
+    const offset = this.chunkOf(row).atOffset[(row & ROW_MASK) * N + k]!;
+    return offset === EXACT ? this.#exact.get(row * N + k)! : this.#epochMs + offset;
+  }
+
+  /** notes kept exactly (for tests) */
+  get exactTimes(): number {
+    return this.#exact.size;
+  }
+
+  /** Moves the epoch (time went past the range): every held note's offset is written anew. */
+  #rebase(epochMs: number): void {
+    const old = this.#epochMs;
+    this.#epochMs = epochMs;
+    for (let row = 0; row < this.#used; row++) {
+      const chunk = this.chunkOf(row);
+      const at = (row & ROW_MASK) * N;
+      for (let k = 0; k < chunk.length[row & ROW_MASK]!; k++) {
+        const offset = chunk.atOffset[at + k]!;
+        if (offset === EXACT) continue;
+        const moved = offset + old - epochMs;
+        if (moved >= 0) chunk.atOffset[at + k] = moved;
+        else {
+          chunk.atOffset[at + k] = EXACT;
+          this.#exact.set(row * N + k, old + offset);
+        }
+      }
+    }
   }
 }
 
@@ -108,6 +179,13 @@ export class NoteRing implements RecentNotes, Iterable<RequestNote> {
 
   constructor(slab: NoteSlab = sharedSlab) {
     this.#slab = slab;
+  }
+
+  /** The ring of a row the caller took from the slab (and gives back itself). */
+  static atRow(slab: NoteSlab, row: number): NoteRing {
+    const ring = new NoteRing(slab);
+    ring.#row = row;
+    return ring;
   }
 
   static from(notes: Iterable<RequestNote>, slab?: NoteSlab): NoteRing {
@@ -139,7 +217,7 @@ export class NoteRing implements RecentNotes, Iterable<RequestNote> {
       i = row * N + h;
       chunk.head[row] = h + 1 === N ? 0 : h + 1;
     }
-    chunk.atMs[i] = atMs;
+    this.#slab.setTime(this.#row, i - row * N, atMs);
     chunk.kind[i] = kindId(method, counted, rule);
     const paths = this.#slab.paths;
     const old = chunk.pathId[i]!;
@@ -156,9 +234,10 @@ export class NoteRing implements RecentNotes, Iterable<RequestNote> {
     const n = chunk.length[row]!;
     const start = n < N ? 0 : chunk.head[row]!;
     for (let k = 0; k < n; k++) {
-      const i = row * N + ((start + k) % N);
+      const slot = (start + k) % N;
+      const i = row * N + slot;
       const kind = kinds[chunk.kind[i]!]!;
-      out.push({ atMs: chunk.atMs[i]!, method: kind.method, path: this.#slab.paths.path(chunk.pathId[i]!), counted: kind.counted, rule: kind.rule });
+      out.push({ atMs: this.#slab.time(this.#row, slot), method: kind.method, path: this.#slab.paths.path(chunk.pathId[i]!), counted: kind.counted, rule: kind.rule });
     }
     return out;
   }

@@ -66,6 +66,13 @@ interface Announced {
   cut?: number;
 }
 
+/** one credential version sent to Redis in a batch */
+interface SealedVersion {
+  readonly user: string;
+  readonly fingerprint: string;
+  readonly stamp: number;
+}
+
 interface Retraction {
   to: RequestNote;
   cutMs: number;
@@ -92,7 +99,6 @@ export class RedisSessionStore implements SessionStore {
   /** users whose claim could not be made while Redis was unreachable */
   readonly #deferred = new Set<string>();
   /** credentials already written (sealing is not free: each is sealed and written once) */
-  #written = new WeakSet<StoredCredential>();
   #listener: StoreListener | undefined;
   #flushTimer: NodeJS.Timeout | undefined;
   /** claims are deferred until then (just after Redis came back) */
@@ -275,9 +281,8 @@ export class RedisSessionStore implements SessionStore {
     try {
       const c = this.#box.openJson<StoredCredential>(sealed);
       if (record.credentials.has(c.fingerprint)) return;
-      const cred = storedCredential(c, c.lastSeenMs ?? this.#clock.now());
-      record.credentials.set(c.fingerprint, cred);
-      this.#written.add(cred);
+      record.credentials.set(c.fingerprint, storedCredential(c, c.lastSeenMs ?? this.#clock.now()));
+      record.credentials.markWritten(c.fingerprint);
     } catch (err) {
       this.#logger.error({ event: 'credential-unreadable', user: record.user, error: (err as Error).message }, 'a stored credential does not open with this replica\'s PROXY_STATE_KEY (every replica needs the same key)');
     }
@@ -321,7 +326,8 @@ export class RedisSessionStore implements SessionStore {
   async #writeBatch(users: readonly string[]): Promise<boolean> {
     const announced: Announced[] = [];
     const commands: Array<[string, ...string[]]> = [];
-    const sealedNow: StoredCredential[] = [];
+    /** credential versions written by this batch, marked once Redis took it */
+    const sealedNow: SealedVersion[] = [];
     const scores: string[] = [];
     /** index of each retraction's answer in the pipeline, by user */
     const retracted = new Map<string, { at: number; r: Retraction }>();
@@ -357,13 +363,13 @@ export class RedisSessionStore implements SessionStore {
       announced.push(a);
     }
     for (const a of announced) this.#newSession.delete(a.u);
-    for (const c of sealedNow) this.#written.add(c);
+    for (const v of sealedNow) this.#local.get(v.user)?.credentials.markWritten(v.fingerprint, v.stamp);
     // an announcement Redis did not take is sent again with the next write (writes are idempotent)
     const sent = await Promise.all(Array.from({ length: Math.ceil(announced.length / ANNOUNCE_BATCH) }, (_, k) => this.#link.publish('act', { users: announced.slice(k * ANNOUNCE_BATCH, (k + 1) * ANNOUNCE_BATCH) })));
     return sent.every(Boolean);
   }
 
-  #touchArgs(record: SessionRecord, newSession: boolean, sealedNow: StoredCredential[]): string[] {
+  #touchArgs(record: SessionRecord, newSession: boolean, sealedNow: SealedVersion[]): string[] {
     const user = record.user;
     const warn = this.#local.claimed(user, 'warn', record.idleSinceMs) ? String(record.idleSinceMs) : '';
     const logout = this.#local.claimed(user, 'logout', record.idleSinceMs) ? String(record.idleSinceMs) : '';
@@ -378,9 +384,9 @@ export class RedisSessionStore implements SessionStore {
       String(RECORD_TTL_MS),
     ];
     for (const c of record.credentials.values()) {
-      if (this.#written.has(c)) continue;
+      if (record.credentials.isWritten(c.fingerprint)) continue;
       args.push(c.fingerprint, this.#box.sealJson(c));
-      sealedNow.push(c);
+      sealedNow.push({ user: record.user, fingerprint: c.fingerprint, stamp: record.credentials.stampOf(c.fingerprint)! });
     }
     return args;
   }
@@ -462,8 +468,10 @@ export class RedisSessionStore implements SessionStore {
     if (emptied) {
       // Redis lost everything (or is new): every replica writes all it holds; the merge rules
       // make the replicas' writes agree whatever their order.
-      this.#written = new WeakSet();
-      for (const record of this.#local.all()) this.#dirty.add(record.user);
+      for (const record of this.#local.all()) {
+        record.credentials.forgetWritten();
+        this.#dirty.add(record.user);
+      }
     }
     const graceMs = reconnect ? RECONCILE_GRACE_MS + this.#flushMs : 0;
     this.#settledAtMs = Date.now() + graceMs;
