@@ -85,3 +85,30 @@ t.test('changes made through one view of a record show through every other', asy
   t.equal(a.loggedOutAtMs, undefined);
   t.equal(a.lastActivity, undefined);
 });
+
+t.test('users coming and going leave the packed storage as large as the most held at once', async (t) => {
+  const store = new MemorySessionStore();
+  const round = (r: number) => {
+    for (let u = 0; u < 300; u++) {
+      const user = `r${r}-u${u}`;
+      for (let i = 0; i < 25; i++) store.recordActivity(user, { ...note(i, r * 1e6 + i), path: `/r${r}/u${u}/p${i % 3}` });
+      const record = store.get(user)!;
+      for (let c = 0; c < 1 + (u % 4); c++) record.credentials.set(fp(`${user}-${c}`), storedCredential({ fingerprint: fp(`${user}-${c}`), kind: 'token-cookie', replay: { cookie: `ptoken=${'t'.repeat(100 + (u % 50))}` }, csrf: 'c' }, r));
+    }
+  };
+  round(0);
+  const full = store.storage();
+  t.equal(full.rowsInUse, 300);
+  t.ok(full.credentialBytes > 0);
+  for (let r = 1; r <= 20; r++) {
+    for (let u = 0; u < 300; u++) store.delete(`r${r - 1}-u${u}`);
+    round(r);
+  }
+  const after = store.storage();
+  t.equal(after.rowsAllocated, full.rowsAllocated, 'rows are reused');
+  t.equal(after.rowsInUse, 300);
+  t.equal(after.credentialBytesReserved, full.credentialBytesReserved, 'credential blocks are reused');
+  t.equal(after.paths, full.paths, 'paths of gone users are forgotten');
+  for (const record of [...store.all()]) store.delete(record.user);
+  t.same(store.storage(), { ...after, rowsInUse: 0, credentialBytes: 0, paths: 0 }, 'nothing is held once every user is gone');
+});

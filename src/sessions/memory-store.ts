@@ -11,6 +11,15 @@ import {
   type StoredCredential,
 } from './store.js';
 
+export interface StoreStorage {
+  readonly rowsAllocated: number;
+  readonly rowsInUse: number;
+  readonly credentialBytes: number;
+  readonly credentialBytesReserved: number;
+  /** distinct paths the notes refer to */
+  readonly paths: number;
+}
+
 /**
  * A record together with the store's bookkeeping for it: one small object per user, whose numbers
  * live in the store's UserTable row and whose credentials are packed in the store's arena.
@@ -115,6 +124,12 @@ export class MemorySessionStore implements SessionStore {
 
   get size(): number {
     return this.#slots.size;
+  }
+
+  /** What the packed storage holds (for tests and the bench): rows, credential bytes, paths. */
+  storage(): StoreStorage {
+    const { allocated, inUse } = this.#table.notes.rows;
+    return { rowsAllocated: allocated, rowsInUse: inUse, credentialBytes: this.#table.arena.usedBytes, credentialBytesReserved: this.#table.arena.reservedBytes, paths: this.#table.notes.paths.size };
   }
 
   get(user: string): SessionRecord | undefined {

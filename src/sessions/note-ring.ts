@@ -144,6 +144,11 @@ export class NoteSlab {
     return offset === EXACT ? this.#exact.get(row * N + k)! : this.#epochMs + offset;
   }
 
+  /** rows ever handed out (the slab's size), and rows in use */
+  get rows(): { readonly allocated: number; readonly inUse: number } {
+    return { allocated: this.#used, inUse: this.#used - this.#free.length };
+  }
+
   /** notes kept exactly (for tests) */
   get exactTimes(): number {
     return this.#exact.size;
