@@ -128,6 +128,13 @@ t.test('what comes out is a copy; refresh moves the last-seen time and replaces 
   t.ok(set.isWritten(fp));
   set.forgetWritten();
   t.notOk(set.isWritten(fp));
+
+  const other = b64('other');
+  set.set(other, storedCredential({ fingerprint: other, kind: 'session-cookie', replay: { cookie: 'SESSION=o' } }, 1));
+  set.markWritten(fp);
+  t.same(set.unwritten(), [{ credential: set.get(other), stamp: set.stampOf(other) }], 'unwritten lists what is not written, with its stamp');
+  set.markWritten(other, set.unwritten()[0]!.stamp);
+  t.same(set.unwritten(), []);
 });
 
 t.test('the arena gives freed blocks back and reuses them', async (t) => {

@@ -64,11 +64,13 @@ export interface Credentials {
    * version a shared store must write), false otherwise. Makes no copy.
    */
   refresh(fingerprint: string, nowMs: number, csrf?: string): boolean | undefined;
-  /** Shared stores: a number that changes with every new version of the credential. */
-  stampOf(fingerprint: string): number | undefined;
+  /**
+   * Shared stores: copies of the credentials whose current version is not written yet, each with
+   * its stamp (a number that changes with every new version), for markWritten once it is.
+   */
+  unwritten(): Array<{ readonly credential: StoredCredential; readonly stamp: number }>;
   /** Shared stores: the version `stamp` (any version when omitted) is written; a new version clears it. */
   markWritten(fingerprint: string, stamp?: number): void;
-  isWritten(fingerprint: string): boolean;
   /** Shared stores: no version is written (the shared copy was lost). */
   forgetWritten(): void;
 }
@@ -208,6 +210,15 @@ export class CredentialSet implements Credentials {
     return true;
   }
 
+  unwritten(): Array<{ readonly credential: StoredCredential; readonly stamp: number }> {
+    const out: Array<{ credential: StoredCredential; stamp: number }> = [];
+    for (const handle of this.#handles()) {
+      if (!isWritten(this.#arena, handle)) out.push({ credential: unpackCredential(this.#arena, handle), stamp: stampOf(this.#arena, handle) });
+    }
+    return out;
+  }
+
+  /** the current version's stamp (see unwritten) */
   stampOf(fingerprint: string): number | undefined {
     const handle = this.#find(fingerprint);
     return handle === NONE ? undefined : stampOf(this.#arena, handle);

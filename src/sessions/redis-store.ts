@@ -98,7 +98,6 @@ export class RedisSessionStore implements SessionStore {
   #retractions = new Map<string, Retraction>();
   /** users whose claim could not be made while Redis was unreachable */
   readonly #deferred = new Set<string>();
-  /** credentials already written (sealing is not free: each is sealed and written once) */
   #listener: StoreListener | undefined;
   #flushTimer: NodeJS.Timeout | undefined;
   /** claims are deferred until then (just after Redis came back) */
@@ -383,10 +382,10 @@ export class RedisSessionStore implements SessionStore {
       newSession ? '1' : '0',
       String(RECORD_TTL_MS),
     ];
-    for (const c of record.credentials.values()) {
-      if (record.credentials.isWritten(c.fingerprint)) continue;
-      args.push(c.fingerprint, this.#box.sealJson(c));
-      sealedNow.push({ user: record.user, fingerprint: c.fingerprint, stamp: record.credentials.stampOf(c.fingerprint)! });
+    // sealing is not free: each version of a credential is sealed and written once
+    for (const { credential, stamp } of record.credentials.unwritten()) {
+      args.push(credential.fingerprint, this.#box.sealJson(credential));
+      sealedNow.push({ user: record.user, fingerprint: credential.fingerprint, stamp });
     }
     return args;
   }
