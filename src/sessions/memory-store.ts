@@ -4,6 +4,7 @@ import { NoteRing } from './note-ring.js';
 import { present, ROW_MASK, type UserChunk, UserTable } from './user-table.js';
 import {
   type ClaimAction,
+  type RecentNotes,
   type RequestNote,
   type SessionRecord,
   type SessionSnapshot,
@@ -98,8 +99,8 @@ class Slot implements SessionRecord {
     this.#chunk.logoutClaimMs[this.#i] = ms ?? NaN;
   }
 
-  /** a view of the user's notes (made on each use; the row is the store's to give back) */
-  get recent(): NoteRing {
+  /** a view of the user's notes (made on each use; the row is the store's to give back, in release) */
+  get recent(): RecentNotes {
     return NoteRing.atRow(this.table.notes, this.row);
   }
 

@@ -3,12 +3,13 @@
  * a slab of flat arrays shared by all users of a store: the time in 32 bits (see EXACT), a 16-bit
  * "kind", and a 32-bit path id. The kind stands for the (method, counted, rule) triple, interned once per
  * process (few methods, few rules); the path id names a path in the slab's PathTable, which keeps
- * each distinct path once while some note refers to it. A user costs one small NoteRing object
- * plus RECENT_NOTES_MAX × 10 bytes in the slab, whatever their history holds.
+ * each distinct path once while some note refers to it. A user costs RECENT_NOTES_MAX × 10 bytes
+ * in the slab, whatever their history holds.
  *
  * add() is O(1) and allocates nothing (the slab grows a chunk of rows at a time); notes become
- * objects again only when someone reads them (admin pages, saved state). A ring takes its slab
- * row at its first note and gives it back on release() (the store calls it when a user goes).
+ * objects again only when someone reads them (admin pages, saved state). The memory store takes
+ * a row per user from the slab (UserTable) and reads it through NoteRing.atRow views; a ring made
+ * on its own takes its row at its first note and gives it back on release().
  */
 import { detached } from '../detached-string.js';
 import { NO_PATH, PathTable } from './path-table.js';

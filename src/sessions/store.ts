@@ -38,8 +38,6 @@ export interface RecentNotes {
   push(note: RequestNote): void;
   /** oldest first */
   toArray(): RequestNote[];
-  /** forgets the notes and frees their storage (the store calls it when the user goes) */
-  release(): void;
 }
 
 export interface SessionRecord {

@@ -3,7 +3,7 @@
  * the store's schedule and claims, the last counted request (packed as a note is: time, kind, path
  * id) and where their credentials are in the arena. A user's row is also their row of recent
  * notes in the NoteSlab. As JavaScript object fields these numbers were a boxed double each and
- * the last request an object of its own, about 230 bytes of heap per user; here they are 74 bytes
+ * the last request an object of its own, about 230 bytes of heap per user; here they are 70 bytes
  * outside the heap. The columns grow a chunk of rows at a time, so at most one chunk stands
  * unused and nothing is copied as they grow. An absent time is NaN.
  */
