@@ -172,3 +172,33 @@ t.test('sets that share rows keep to their own row', async (t) => {
   t.same([...at(2).values()].map((c) => c.fingerprint), ['two']);
   t.equal(rows.credMany.size, 0, 'a cleared row leaves no map behind');
 });
+
+t.test('a UUID CSRF token is kept as its 16 bytes, comes back in its own case, and refresh tells every digit apart', async (t) => {
+  const lower = '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
+  const tokens = [lower, lower.toUpperCase(), `${lower.slice(0, 24)}${lower.slice(24).toUpperCase()}`, '0f1e2d3c4-b5a-6978-8796-a5b4c3d2e1f0', `${lower.slice(0, 35)}g`];
+  const bytesOf = (csrf: string) => {
+    const arena = new ByteArena();
+    const set = new CredentialSet([], arena);
+    set.set('fp', storedCredential({ fingerprint: 'fp', kind: 'token-cookie', replay: {}, csrf }, 1));
+    t.equal(set.get('fp')!.csrf, csrf, `${csrf} comes back as it was`);
+    return arena.usedBytes;
+  };
+  const [packedLower, packedUpper, mixed, misplaced, notHex] = tokens.map(bytesOf);
+  t.equal(packedUpper, packedLower, 'upper case packs as small as lower case');
+  t.ok(mixed! > packedLower! && misplaced! > packedLower! && notHex! > packedLower!, 'mixed case, a misplaced dash or a non-hex digit are kept as text');
+
+  for (const csrf of tokens.slice(0, 2)) {
+    const set = new CredentialSet();
+    set.set('fp', storedCredential({ fingerprint: 'fp', kind: 'token-cookie', replay: {}, csrf }, 1));
+    t.equal(set.refresh('fp', 2, csrf), false, 'the same token');
+    t.equal(set.refresh('fp', 3, csrf === lower ? lower.toUpperCase() : lower), true, 'the same digits in the other case are another token');
+    set.set('fp', storedCredential({ fingerprint: 'fp', kind: 'token-cookie', replay: {}, csrf }, 1));
+    for (let i = 0; i < 36; i++) {
+      if (csrf[i] === '-') continue;
+      const changed = `${csrf.slice(0, i)}${csrf[i] === '7' ? '8' : '7'}${csrf.slice(i + 1)}`;
+      if (set.refresh('fp', 4, changed) !== true) t.fail(`a change at ${i} was not seen`);
+      set.set('fp', storedCredential({ fingerprint: 'fp', kind: 'token-cookie', replay: {}, csrf }, 1));
+    }
+    t.equal(set.get('fp')!.csrf, csrf);
+  }
+});

@@ -8,7 +8,8 @@
  * Node's parser hands over); B64_32 is a 43-character base64url string kept as its 32 bytes (the
  * SHA-256 fingerprints); DOTTED is a long value ending in base64url segments joined by dots (a JWT
  * in `ptoken=…` or `Bearer …`), kept as its prefix and the segments' bytes, a quarter smaller;
- * otherwise a u8 encoding and a u32 length follow (UTF-8, or long Latin-1).
+ * UUID and UUID_UPPER are a UUID in hexadecimal (the usual CSRF token, e.g. Spring Security's),
+ * kept as its 16 bytes; otherwise a u8 encoding and a u32 length follow (UTF-8, or long Latin-1).
  * Strings come back exactly as they went in.
  *
  * The stamp changes whenever the credential is written anew, so a shared store can tell whether
@@ -33,6 +34,8 @@ const AT_EXPIRES = 18;
 
 const B64_32 = 0xffff;
 const DOTTED = 0xfffe;
+const UUID = 0xfffd;
+const UUID_UPPER = 0xfffc;
 const LONG = 0x8000;
 const LATIN1 = 0;
 const UTF8 = 1;
@@ -175,6 +178,7 @@ const LATIN1_ONLY = /^[\x00-\xff]*$/;
 
 function stringBytes(s: string): number {
   if (s.length === 43 && BASE64URL.test(s)) return 2 + 32;
+  if (uuidHead(s) !== undefined) return 2 + 16;
   const dotted = dottedParts(s);
   if (dotted !== undefined) return dottedBytes(dotted);
   if (s.length < LONG && LATIN1_ONLY.test(s)) return 2 + s.length;
@@ -185,6 +189,11 @@ function writeString(buf: Buffer, pos: number, s: string): number {
   if (s.length === 43 && BASE64URL.test(s)) {
     buf.writeUInt16LE(B64_32, pos);
     return pos + 2 + buf.write(s, pos + 2, 32, 'base64url');
+  }
+  const uuid = uuidHead(s);
+  if (uuid !== undefined) {
+    buf.writeUInt16LE(uuid, pos);
+    return pos + 2 + buf.write(s.replaceAll('-', ''), pos + 2, 16, 'hex');
   }
   const dotted = dottedParts(s);
   if (dotted !== undefined) return writeDotted(buf, pos, dotted);
@@ -206,6 +215,7 @@ function readString(buf: Buffer, pos: number): [string, number] {
   const head = buf.readUInt16LE(pos);
   if (head === B64_32) return [buf.toString('base64url', pos + 2, pos + 34), pos + 34];
   if (head === DOTTED) return readDotted(buf, pos);
+  if (head === UUID || head === UUID_UPPER) return [readUuid(buf, pos + 2, head === UUID_UPPER), pos + 18];
   if (head < LONG) return [buf.toString('latin1', pos + 2, pos + 2 + head), pos + 2 + head];
   const length = buf.readUInt32LE(pos + 3);
   return [buf.toString(buf[pos + 2] === UTF8 ? 'utf8' : 'latin1', pos + 7, pos + 7 + length), pos + 7 + length];
@@ -215,6 +225,7 @@ function skipString(buf: Buffer, pos: number): number {
   const head = buf.readUInt16LE(pos);
   if (head === B64_32) return pos + 34;
   if (head === DOTTED) return readDotted(buf, pos)[1];
+  if (head === UUID || head === UUID_UPPER) return pos + 18;
   if (head < LONG) return pos + 2 + head;
   return pos + 7 + buf.readUInt32LE(pos + 3);
 }
@@ -225,6 +236,7 @@ for (const [i, ch] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 function stringEquals(buf: Buffer, pos: number, s: string): boolean {
   const head = buf.readUInt16LE(pos);
   if (head === B64_32) return base64urlEquals(buf, pos + 2, s);
+  if (head === UUID || head === UUID_UPPER) return uuidHead(s) === head && uuidEquals(buf, pos + 2, s);
   if (head >= LONG) return readString(buf, pos)[0] === s; // (DOTTED too: replay values, never compared)
   if (head !== s.length) return false;
   const start = pos + 2;
@@ -251,6 +263,40 @@ function base64urlEquals(buf: Buffer, pos: number, s: string): boolean {
     }
   }
   return acc === 0;
+}
+
+// ---- UUID: 8-4-4-4-12 hexadecimal digits, all lower case or all upper case (so they spell back)
+
+const UUID_LOWER_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const UUID_UPPER_SHAPE = /^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$/;
+/** where the dashes are; the string's other characters are two hex digits per byte */
+const UUID_DASHES = [8, 13, 18, 23];
+
+function uuidHead(s: string): number | undefined {
+  if (s.length !== 36) return undefined;
+  if (UUID_LOWER_SHAPE.test(s)) return UUID;
+  return UUID_UPPER_SHAPE.test(s) ? UUID_UPPER : undefined;
+}
+
+function readUuid(buf: Buffer, pos: number, upper: boolean): string {
+  const hex = buf.toString('hex', pos, pos + 16);
+  const s = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return upper ? s.toUpperCase() : s;
+}
+
+/** whether the 16 bytes at `pos` are what the UUID `s` spells (its shape and case already checked) */
+function uuidEquals(buf: Buffer, pos: number, s: string): boolean {
+  let j = pos;
+  for (let i = 0; i < 36; i += 2) {
+    if (UUID_DASHES.includes(i)) i++;
+    if (((hexDigit(s.charCodeAt(i)) << 4) | hexDigit(s.charCodeAt(i + 1))) !== buf[j++]) return false;
+  }
+  return true;
+}
+
+/** 0-15 for a hexadecimal digit of either case */
+function hexDigit(code: number): number {
+  return code <= 0x39 ? code - 0x30 : (code | 0x20) - 0x57;
 }
 
 // ---- DOTTED: `<prefix><segment>.<segment>…`, each segment base64url that decodes and encodes back
