@@ -104,3 +104,59 @@ t.test('times are kept in 32 bits when they are whole milliseconds near the othe
   ring.release();
   t.equal(slab.exactTimes, 0, 'released rows keep no exact times');
 });
+
+t.test('one path named by notes of several kinds keeps one string and each note its own kind', async (t) => {
+  const slab = new NoteSlab();
+  const ring = new NoteRing(slab);
+  const path = '/panopticon/server/rest/dashboards/sales';
+  const kinds: Array<Pick<RequestNote, 'method' | 'counted' | 'rule'>> = [
+    { method: 'GET', counted: true, rule: 'default' },
+    { method: 'GET', counted: false, rule: 'passive:GET /panopticon/server/rest/data/**' },
+    { method: 'POST', counted: true, rule: 'default' },
+    { method: 'GET', counted: false, rule: 'default' },
+  ];
+  const notes = kinds.map((k, i) => ({ atMs: 1_000 + i, path, ...k }));
+  for (const n of notes) ring.push(n);
+  t.same(ring.toArray(), notes, 'every note comes back with its own kind');
+  t.equal(slab.paths.size, 1, 'one path');
+  t.equal(slab.paths.pairs, 4, 'four (path, kind) pairs');
+  t.equal(new Set(ring.toArray().map((n) => n.path)).size, 1);
+
+  // overwrite the notes one by one, oldest first: the pairs go from the chain's tail, middle and head
+  const other = (i: number): RequestNote => ({ atMs: 2_000 + i, path: `/other/${i}`, method: 'GET', counted: true, rule: 'default' });
+  for (let i = 0; i < RECENT_NOTES_MAX - notes.length; i++) ring.push(other(i));
+  for (let k = 0; k < notes.length; k++) {
+    ring.push(other(100 + k));
+    t.equal(slab.paths.pairs, RECENT_NOTES_MAX, `after dropping note ${k}: the other pairs stay`);
+    t.same(ring.toArray().slice(0, notes.length - k - 1), notes.slice(k + 1), 'the notes still held keep their kinds');
+  }
+  t.notOk(ring.toArray().some((n) => n.path === path), 'the path is gone');
+  // and back: a freed pair's id is reused for another kind without mixing them up
+  ring.push(notes[2]!);
+  ring.push(notes[1]!);
+  t.same(ring.toArray().slice(-2), [notes[2], notes[1]]);
+  ring.release();
+  t.equal(slab.paths.size, 0);
+  t.equal(slab.paths.pairs, 0, 'released rings leave nothing behind');
+});
+
+t.test('pairs released out of order keep the chain of the path intact', async (t) => {
+  const slab = new NoteSlab();
+  const path = '/p';
+  const ids = [0, 1, 2, 3].map((kind) => slab.paths.acquire(path, kind));
+  t.equal(new Set(ids).size, 4);
+  t.equal(slab.paths.acquire(path, 2), ids[2], 'an existing pair is found again');
+  slab.paths.release(ids[2]!);
+  slab.paths.release(ids[2]!); // the middle of the chain
+  slab.paths.release(ids[3]!); // the head
+  slab.paths.release(ids[0]!); // the tail
+  t.equal(slab.paths.acquire(path, 1), ids[1], 'the remaining pair is still found');
+  t.equal(slab.paths.kind(ids[1]!), 1);
+  t.equal(slab.paths.path(ids[1]!), path);
+  for (const kind of [0, 2, 3]) {
+    const id = slab.paths.acquire(path, kind);
+    t.equal(slab.paths.kind(id), kind, `kind ${kind} comes back on a reused id`);
+  }
+  t.equal(slab.paths.pairs, 4);
+  t.equal(slab.paths.size, 1);
+});

@@ -1,10 +1,10 @@
 /**
  * Users' recent requests, packed. Every user's history is a ring of RECENT_NOTES_MAX notes in
- * a slab of flat arrays shared by all users of a store: the time in 32 bits (see EXACT), a 16-bit
- * "kind", and a 32-bit path id. The kind stands for the (method, counted, rule) triple, interned once per
- * process (few methods, few rules); the path id names a path in the slab's PathTable, which keeps
- * each distinct path once while some note refers to it. A user costs RECENT_NOTES_MAX × 10 bytes
- * in the slab, whatever their history holds.
+ * a slab of flat arrays shared by all users of a store: the time in 32 bits (see EXACT) and a
+ * 32-bit id of the note's path and "kind". The kind stands for the (method, counted, rule) triple,
+ * interned once per process (few methods, few rules); the id names the (path, kind) pair in the
+ * slab's PathTable, which keeps each pair once while some note refers to it. A user costs
+ * RECENT_NOTES_MAX × 8 bytes in the slab, whatever their history holds.
  *
  * add() is O(1) and allocates nothing (the slab grows a chunk of rows at a time); notes become
  * objects again only when someone reads them (admin pages, saved state). The memory store takes
@@ -41,11 +41,6 @@ export function kindId(method: string, counted: boolean, rule: string): number {
   return ids[counted ? 1 : 0];
 }
 
-/** The triple a kindId stands for. */
-export function kindOf(id: number): NoteKind {
-  return kinds[id]!;
-}
-
 /** Distinct paths shared between users at most; further new paths are kept as they come. */
 export const PATH_INTERN_MAX = 20_000;
 const paths = new Map<string, string>();
@@ -80,7 +75,7 @@ const HALF_RANGE_MS = 2 ** 31;
 /** Flat arrays for CHUNK_ROWS users' notes; a row's notes are at [row × N, row × N + N). */
 class NoteChunk {
   readonly atOffset = new Uint32Array(CHUNK_ROWS * N);
-  readonly kind = new Uint16Array(CHUNK_ROWS * N);
+  /** the note's (path, kind) pair in the slab's PathTable */
   readonly pathId = new Uint32Array(CHUNK_ROWS * N);
   /** per row: notes held, and where the oldest one is once the row is full */
   readonly length = new Uint8Array(CHUNK_ROWS);
@@ -143,6 +138,12 @@ export class NoteSlab {
   time(row: number, k: number): number {
     const offset = this.chunkOf(row).atOffset[(row & ROW_MASK) * N + k]!;
     return offset === EXACT ? this.#exact.get(row * N + k)! : this.#epochMs + offset;
+  }
+
+  /** The note at `atMs` whose (path, kind) pair is `pathId`. */
+  noteOf(pathId: number, atMs: number): RequestNote {
+    const { method, counted, rule } = kinds[this.paths.kind(pathId)]!;
+    return { atMs, method, path: this.paths.path(pathId), counted, rule };
   }
 
   /** rows ever handed out (the slab's size), and rows in use */
@@ -224,10 +225,9 @@ export class NoteRing implements RecentNotes, Iterable<RequestNote> {
       chunk.head[row] = h + 1 === N ? 0 : h + 1;
     }
     this.#slab.setTime(this.#row, i - row * N, atMs);
-    chunk.kind[i] = kindId(method, counted, rule);
     const paths = this.#slab.paths;
     const old = chunk.pathId[i]!;
-    chunk.pathId[i] = paths.acquire(path);
+    chunk.pathId[i] = paths.acquire(path, kindId(method, counted, rule));
     paths.release(old); // after acquiring: the same path again keeps its entry
   }
 
@@ -242,8 +242,7 @@ export class NoteRing implements RecentNotes, Iterable<RequestNote> {
     for (let k = 0; k < n; k++) {
       const slot = (start + k) % N;
       const i = row * N + slot;
-      const kind = kinds[chunk.kind[i]!]!;
-      out.push({ atMs: this.#slab.time(this.#row, slot), method: kind.method, path: this.#slab.paths.path(chunk.pathId[i]!), counted: kind.counted, rule: kind.rule });
+      out.push(this.#slab.noteOf(chunk.pathId[i]!, this.#slab.time(this.#row, slot)));
     }
     return out;
   }

@@ -1,15 +1,15 @@
 /**
  * Every user's numbers as columns of flat arrays, one row per user: the times a record carries,
- * the store's schedule and claims, the last counted request (packed as a note is: time, kind, path
- * id) and where their credentials are in the arena. A user's row is also their row of recent
- * notes in the NoteSlab. As JavaScript object fields these numbers were a boxed double each and
- * the last request an object of its own, about 230 bytes of heap per user; here they are 70 bytes
+ * the store's schedule and claims, the last counted request (packed as a note is: its time and
+ * the id of its path and kind) and where their credentials are in the arena. A user's row is also
+ * their row of recent notes in the NoteSlab. As JavaScript object fields these numbers were a boxed double each and
+ * the last request an object of its own, about 230 bytes of heap per user; here they are 68 bytes
  * outside the heap. The columns grow a chunk of rows at a time, so at most one chunk stands
  * unused and nothing is copied as they grow. An absent time is NaN.
  */
 import { ByteArena } from './byte-arena.js';
 import { type CredentialRows, NONE } from './credential-set.js';
-import { kindId, kindOf, NoteSlab } from './note-ring.js';
+import { kindId, NoteSlab } from './note-ring.js';
 import { NO_PATH } from './path-table.js';
 import type { RequestNote } from './store.js';
 
@@ -27,7 +27,6 @@ export class UserChunk implements CredentialRows {
   readonly warnClaimMs = new Float64Array(CHUNK_ROWS);
   readonly logoutClaimMs = new Float64Array(CHUNK_ROWS);
   readonly lastAtMs = new Float64Array(CHUNK_ROWS);
-  readonly lastKind = new Uint16Array(CHUNK_ROWS);
   readonly lastPathId = new Uint32Array(CHUNK_ROWS);
   readonly credOne = new Int32Array(CHUNK_ROWS);
   readonly credTwo = new Int32Array(CHUNK_ROWS);
@@ -70,8 +69,7 @@ export class UserTable {
     const i = row & ROW_MASK;
     const atMs = c.lastAtMs[i]!;
     if (Number.isNaN(atMs)) return undefined;
-    const { method, counted, rule } = kindOf(c.lastKind[i]!);
-    return { atMs, method, path: this.notes.paths.path(c.lastPathId[i]!), counted, rule };
+    return this.notes.noteOf(c.lastPathId[i]!, atMs);
   }
 
   setLastActivity(row: number, note: RequestNote | undefined): void {
@@ -83,8 +81,7 @@ export class UserTable {
       c.lastPathId[i] = NO_PATH;
     } else {
       c.lastAtMs[i] = note.atMs;
-      c.lastKind[i] = kindId(note.method, note.counted, note.rule);
-      c.lastPathId[i] = this.notes.paths.acquire(note.path);
+      c.lastPathId[i] = this.notes.paths.acquire(note.path, kindId(note.method, note.counted, note.rule));
     }
     this.notes.paths.release(old); // after acquiring: the same path again keeps its entry
   }
