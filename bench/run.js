@@ -28,7 +28,7 @@ import { nginxBinary, nginxVersion, startNginx } from './lib/nginx.js';
 import { redisInstalled, replicaSummaryLines, runReplicaSection } from './lib/replicas.js';
 import { describeSoak, parseDuration, soak } from './soak.js';
 import { inspectionLines, measureInspection } from './lib/ws-inspection.js';
-import { measureWsThroughput, UNINSPECTED_NOTIFY_PATHS, wsLoadgenCount, wsThroughputLines } from './lib/ws-throughput.js';
+import { measureWsThroughput, NODE_RELAY_LABEL, UNINSPECTED_NOTIFY_PATHS, wsLoadgenCount, wsThroughputLines } from './lib/ws-throughput.js';
 import { runLogoutRelease } from './logout-release.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -330,8 +330,9 @@ async function main() {
 
   }
   if (runs('4a')) {
-    section(`4a. WebSocket live data: echo and 1 KiB server push, direct vs ours (inspected, and not inspected)${nginx ? ' vs nginx' : ''}, ${P.rounds} alternating rounds, ${WS_CLIENTS} clients over ${wsLoadgenCount()} load-generator processes`);
+    section(`4a. WebSocket live data: echo and 1 KiB server push, direct vs ours (inspected, and not inspected) vs a bare Node TCP relay${nginx ? ' vs nginx' : ''}, ${P.rounds} alternating rounds, ${WS_CLIENTS} clients over ${wsLoadgenCount()} load-generator processes`);
     const uninspected = await child('contender.js', { args: ['ours'], env: { ...proxyEnv, BENCH_NOTIFY_PATHS: UNINSPECTED_NOTIFY_PATHS }, name: 'our proxy (not inspected)' });
+    const nodeRelay = await child('node-relay.js', { env: proxyEnv, name: 'bare Node TCP relay' });
     const wsLoadgens = [loadgen];
     while (wsLoadgens.length < wsLoadgenCount()) wsLoadgens.push(await child('loadgen.js', { name: `load generator ${wsLoadgens.length + 1}` }));
     const cpuOf = (c) => () => c.call({ cmd: 'cpu' }).then(cpuSec);
@@ -339,12 +340,13 @@ async function main() {
       { key: 'direct', label: 'direct to upstream', base: upstreamUrl, cpu: cpuOf(upstream) },
       { key: 'ours', label: 'ours, inspected (notification socket)', base: ours.ready.url, cpu: cpuOf(ours) },
       { key: 'oursUninspected', label: 'ours, not inspected', base: uninspected.ready.url, cpu: cpuOf(uninspected) },
+      { key: 'nodeRelay', label: NODE_RELAY_LABEL, base: nodeRelay.ready.url, cpu: cpuOf(nodeRelay) },
       ...(nginx ? [{ key: 'nginx', label: 'nginx (1 worker)', base: nginx.url, cpu: () => nginx.cpuSeconds() }] : []),
     ];
     await meter.start();
     results.wsLive = await measureWsThroughput({ targets: liveTargets, loadgens: wsLoadgens, cookie: cookies[0], rounds: P.rounds, clients: WS_CLIENTS, echoMessages: P.wsLiveMessages, window: WS_WINDOW, liveMs: quick ? 1000 : 3000, log: (l) => log(`  ${l}`) });
     await meter.stop('4a');
-    for (const c of [uninspected, ...wsLoadgens.slice(1)]) {
+    for (const c of [uninspected, nodeRelay, ...wsLoadgens.slice(1)]) {
       await c.stop();
       children.splice(children.indexOf(c), 1);
   }

@@ -2,7 +2,8 @@
  * WebSocket live-data throughput: echo (small text frames, a window in flight per client) and
  * server push (1 KiB text frames as fast as the client reads), direct to the upstream vs through
  * our proxy (its sockets inspected as notification sockets — the default PROXY_NOTIFY_PATHS — and
- * not inspected) vs nginx (when installed), alternating rounds, medians. The clients are spread
+ * not inspected) vs a bare Node TCP relay (bench/node-relay.js: the floor for a relay in Node) vs
+ * nginx (when installed), alternating rounds, medians. The clients are spread
  * over BENCH_WS_LOADGENS load-generator processes (default 2) so one load generator's event loop
  * is not the limit; beside msgs/s each target's serving process reports CPU µs per message.
  *
@@ -21,6 +22,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 /** PROXY_NOTIFY_PATHS of the proxy whose bench sockets are not notification sockets (not inspected) */
 export const UNINSPECTED_NOTIFY_PATHS = '/notifications/**';
+
+export const NODE_RELAY_LABEL = 'bare Node TCP relay';
 
 /** how many load-generator processes share the WebSocket clients (BENCH_WS_LOADGENS, default 2) */
 export function wsLoadgenCount() {
@@ -86,7 +89,9 @@ export function wsThroughputLines(r) {
   for (const k of ['ours', 'oursUninspected']) {
     ratios(k, 'direct', `${r[k]?.label} / direct`);
     ratios(k, 'nginx', `${r[k]?.label} / nginx`);
+    ratios(k, 'nodeRelay', `${r[k]?.label} / ${NODE_RELAY_LABEL}`);
   }
+  ratios('nodeRelay', 'direct', `${NODE_RELAY_LABEL} / direct`);
   return lines;
 }
 
@@ -104,6 +109,7 @@ async function main() {
     const upstream = await child('upstream.js', { env: { BENCH_WHOAMI_PATH: '/whoami' } });
     const ours = await child('contender.js', { args: ['ours'], env: { BENCH_UPSTREAM: upstream.ready.url, BENCH_TOKEN_SECRET: secret, BENCH_WHOAMI_PATH: '/whoami' } });
     const uninspected = await child('contender.js', { args: ['ours'], env: { BENCH_UPSTREAM: upstream.ready.url, BENCH_TOKEN_SECRET: secret, BENCH_WHOAMI_PATH: '/whoami', BENCH_NOTIFY_PATHS: UNINSPECTED_NOTIFY_PATHS } });
+    const nodeRelay = await child('node-relay.js', { env: { BENCH_UPSTREAM: upstream.ready.url } });
     const loadgens = [];
     for (let i = 0; i < wsLoadgenCount(); i++) loadgens.push(await child('loadgen.js'));
     const cpuOf = (c) => () => c.call({ cmd: 'cpu' }).then((u) => (u.user + u.system) / 1e6);
@@ -111,6 +117,7 @@ async function main() {
       { key: 'direct', label: 'direct to upstream', base: upstream.ready.url, cpu: cpuOf(upstream) },
       { key: 'ours', label: 'ours, inspected', base: ours.ready.url, cpu: cpuOf(ours) },
       { key: 'oursUninspected', label: 'ours, not inspected', base: uninspected.ready.url, cpu: cpuOf(uninspected) },
+      { key: 'nodeRelay', label: NODE_RELAY_LABEL, base: nodeRelay.ready.url, cpu: cpuOf(nodeRelay) },
     ];
     const bin = nginxBinary();
     if (bin) {
