@@ -2,10 +2,10 @@
  * Every user's numbers as columns of flat arrays, one row per user: the times a record carries,
  * the store's schedule and claims, the last counted request (packed as a note is: its time and
  * the id of its path and kind) and where their credentials are in the arena. A user's row is also
- * their row of recent notes in the NoteSlab. As JavaScript object fields these numbers were a boxed double each and
- * the last request an object of its own, about 230 bytes of heap per user; here they are 68 bytes
- * outside the heap. The columns grow a chunk of rows at a time, so at most one chunk stands
- * unused and nothing is copied as they grow. An absent time is NaN.
+ * their row of recent notes in the NoteSlab. As JavaScript object fields these numbers were a
+ * boxed double each and the last request an object of its own, about 230 bytes of heap per user;
+ * here they are 68 bytes outside the heap. The columns grow a chunk of rows at a time, so at most
+ * one chunk stands unused and nothing is copied as they grow. An absent time is NaN.
  */
 import { ByteArena } from './byte-arena.js';
 import { type CredentialRows, NONE } from './credential-set.js';
