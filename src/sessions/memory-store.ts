@@ -25,7 +25,7 @@ export interface StoreStorage {
  * A user's record as a view of their row: the numbers live in the store's UserTable, the
  * credentials in its arena. The store keeps only the row number per user (a small integer in its
  * Map, no object), and makes a Slot whenever a record is asked for: a short-lived object the young
- * generation takes back for almost nothing, instead of 48 bytes held per user. Like any record, a
+ * generation takes back for almost nothing, instead of 56 bytes held per user. Like any record, a
  * view must not be used after its user is deleted (the row may then be another user's).
  */
 class Slot implements SessionRecord {
